@@ -1,0 +1,26 @@
+"""invlab: learned image compression with invertible transforms.
+
+Layout (one folder per layer of the architecture):
+
+- ``invlab.flows``    invertible blocks (forward/inverse contract) and containers
+- ``invlab.entropy``  entropy-model pieces (gain units, checkerboard contexts) on top of CompressAI
+- ``invlab.models``   compression models, registered by name (``create_model``)
+- ``invlab.codecs``   learned and classical codecs behind one interface (image + rate -> bytes)
+- ``invlab.io``       the invlab file container and image loading
+- ``invlab.metrics``  PSNR, MS-SSIM, bpp, BD-rate, AUC
+- ``invlab.eval``     the RD harness and studies
+- ``invlab.train``    the shared training pipeline
+- ``invlab.widgets``  notebook widgets and figures
+"""
+
+import warnings as _warnings
+
+from invlab._compat import import_torchvision as _import_torchvision
+
+# CompressAI and torch_geometric call torch.jit.script at import; torch 2.14 warns about it on every import.
+_warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+_warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning)
+
+_import_torchvision()  # must run before the first ``import compressai``
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Entropy-model pieces built on CompressAI (gain units, checkerboard contexts, latent codecs)."""

@@ -1,0 +1,39 @@
+"""Exception types raised by invlab. Every user-facing failure is one of these, with a plain message."""
+
+from __future__ import annotations
+
+
+class InvlabError(Exception):
+    """Base class of every error invlab raises on purpose."""
+
+
+class BitstreamError(InvlabError):
+    """An invlab file cannot be decoded: not an invlab file, truncated, corrupt or of another version."""
+
+
+class CorruptBitstreamError(BitstreamError):
+    """The file's checksum does not match: a byte was changed after encoding."""
+
+
+class TruncatedBitstreamError(BitstreamError):
+    """The file ends before the lengths in its header say it should."""
+
+
+class ModelMismatchError(InvlabError):
+    """The file was made by another model, or by other weights of the same model."""
+
+
+class UnsupportedImageError(InvlabError):
+    """The input image has a mode, size or bit depth invlab does not code."""
+
+
+class UnknownModelError(InvlabError):
+    """No model is registered under the requested name."""
+
+
+class MissingWeightsError(InvlabError):
+    """A model was asked for with trained weights, but none are shipped in ``weights/``."""
+
+
+class OutputExistsError(InvlabError):
+    """Refusing to overwrite an existing file (pass ``overwrite=True`` / ``--force``)."""

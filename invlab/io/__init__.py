@@ -1,0 +1,1 @@
+"""File container and image loading."""

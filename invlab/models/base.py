@@ -1,0 +1,88 @@
+"""The model contract shared by every invlab compression model.
+
+Every model is a CompressAI ``CompressionModel`` with one more argument, ``rate``:
+
+- ``forward(x, rate=None)`` (training): returns ``{"x_hat", "likelihoods", ...}``; for a variable-rate
+  model ``rate`` is a float tensor of shape (B,) (one anchor index per sample, may be fractional).
+- ``compress(x, rate=None)`` (batch 1, CPU by default): returns ``{"strings": list[bytes], "shape": dict}``,
+  ``shape`` being JSON-serialisable (it goes into the file header).
+- ``decompress(strings, shape, rate=None)``: returns ``{"x_hat"}``, exactly what the encoder's
+  reconstruction would be (the encode->decode test checks this bit for bit).
+- ``update(force=True)``: builds the CDF tables (CompressAI).
+
+Fixed-rate models ignore ``rate``; a fixed-rate *family* ships one set of weights per rate index.
+The training loss is computed by :meth:`InvlabModel.rd_loss`, so the trainer never asks which model it has.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from compressai.models import CompressionModel
+
+
+class InvlabModel(CompressionModel):
+    """Base class: a CompressAI model plus rate handling, padding and the RD loss."""
+
+    #: input H and W are padded to a multiple of this
+    pad_multiple: int = 64
+    #: True when one set of weights covers a continuous rate range
+    variable_rate: bool = False
+
+    def __init__(self, lambdas: tuple[float, ...] = (0.0130,), **kwargs: Any):
+        super().__init__(**kwargs)
+        self.lambdas = tuple(float(v) for v in lambdas)
+
+    # ------------------------------------------------------------------ rates
+    @property
+    def rate_range(self) -> tuple[float, float]:
+        """Valid ``rate`` values: [0, A-1] for a variable-rate model, (0, 0) otherwise."""
+        return (0.0, float(len(self.lambdas) - 1)) if self.variable_rate else (0.0, 0.0)
+
+    def check_rate(self, rate: float | None) -> float:
+        """Validate a user rate (None -> the middle of the range) and return it as a float."""
+        lo, hi = self.rate_range
+        if rate is None:
+            return (lo + hi) / 2.0 if self.variable_rate else 0.0
+        rate = float(rate)
+        if not math.isfinite(rate) or rate < lo - 1e-9 or rate > hi + 1e-9:
+            raise ValueError(f"rate {rate} outside this model's range [{lo}, {hi}]")
+        return min(max(rate, lo), hi)
+
+    def lambda_of(self, rate: torch.Tensor) -> torch.Tensor:
+        """λ per sample for rates (B,): geometric interpolation between anchors (variable-rate models)."""
+        lam = torch.tensor(self.lambdas, device=rate.device, dtype=torch.float32)
+        if not self.variable_rate:
+            return lam[0].expand_as(rate)
+        lo = rate.floor().long().clamp(0, len(self.lambdas) - 1)
+        hi = (lo + 1).clamp(max=len(self.lambdas) - 1)
+        t = rate - lo.float()
+        return torch.exp((1 - t) * lam[lo].log() + t * lam[hi].log())
+
+    # ------------------------------------------------------------------ loss
+    def rd_loss(self, x: torch.Tensor, out: dict[str, Any], rate: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``bpp + 255² · mean_b(λ_b · MSE_b)`` plus any ``out["extra_loss"]`` the model adds."""
+        n, _, h, w = x.shape
+        num_pixels = n * h * w
+        bpp = sum(torch.log(lk).sum() for lk in out["likelihoods"].values()) / (-math.log(2) * num_pixels)
+        mse_b = (out["x_hat"] - x).pow(2).mean(dim=(1, 2, 3))
+        lam = self.lambda_of(rate)
+        loss = bpp + (255.0**2) * (lam * mse_b).mean()
+        if "extra_loss" in out:
+            loss = loss + out["extra_loss"]
+        mse = mse_b.mean()
+        return {"loss": loss, "bpp": bpp, "mse": mse, "psnr": -10 * torch.log10(mse.clamp_min(1e-10))}
+
+    def init_for_inference(self) -> None:
+        """Make an untrained model usable for coding (e.g. mark ActNorm initialised). Override if needed."""
+        from invlab.flows.actnorm import ActNorm
+
+        for m in self.modules():
+            if isinstance(m, ActNorm) and not bool(m.initialized):
+                m.mark_initialized()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

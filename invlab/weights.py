@@ -1,0 +1,108 @@
+"""Shipped weights: where they live, how they load, and the hash that ties a file to its weights.
+
+Layout of ``weights/`` (override the folder with ``INVLAB_WEIGHTS``):
+
+- variable-rate model ``NAME``: ``NAME.pt`` + ``NAME.json`` (metadata)
+- fixed-rate family ``NAME``: ``NAME-q0.pt``, ``NAME-q1.pt``, ... each with its ``.json``
+
+A ``.pt`` file holds ``{"state_dict": ..., "config": {...}}`` (fp16 tensors allowed; they are cast
+back to fp32 on load). The metadata JSON records config, training steps, data hash, lambdas, the
+commit that trained it and its Kodak RD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from invlab.errors import MissingWeightsError
+from invlab.models import create_model
+from invlab.models.base import InvlabModel
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def weights_dir() -> Path:
+    return Path(os.environ.get("INVLAB_WEIGHTS", REPO_ROOT / "weights"))
+
+
+def weights_path(name: str, rate_index: int | None = None) -> Path:
+    stem = name if rate_index is None else f"{name}-q{rate_index}"
+    return weights_dir() / f"{stem}.pt"
+
+
+def shipped_weights(name: str) -> list[Path]:
+    """All weight files shipped for ``name`` (one for a variable-rate model, one per rate otherwise)."""
+    folder = weights_dir()
+    single = folder / f"{name}.pt"
+    if single.is_file():
+        return [single]
+    return sorted(folder.glob(f"{name}-q*.pt"), key=lambda p: int(p.stem.rsplit("-q", 1)[1]))
+
+
+def has_weights(name: str) -> bool:
+    return bool(shipped_weights(name))
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    meta = path.with_suffix(".json")
+    return json.loads(meta.read_text()) if meta.is_file() else {}
+
+
+def state_dict_hash(state_dict: dict[str, torch.Tensor]) -> bytes:
+    """First 8 bytes of a SHA-256 over the names and fp32 values of every tensor (order-independent)."""
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        tensor = state_dict[key]
+        if not torch.is_tensor(tensor) or key.endswith(("_cdf", "_cdf_length", "_offset", "_quantized_cdf")):
+            continue  # CDF tables are derived by update(); they do not identify the weights
+        digest.update(key.encode())
+        t = tensor.detach().cpu()
+        t = t.float() if t.is_floating_point() else t
+        digest.update(t.contiguous().numpy().tobytes())
+    return digest.digest()[:8]
+
+
+def load_model(name: str, pretrained: bool = True, rate_index: int | None = None,
+               path: str | Path | None = None, **overrides) -> InvlabModel:
+    """A model ready for coding: eval mode, CPU, fp32, CDF tables built, ``weights_hash`` set.
+
+    ``pretrained=False`` gives the deterministic untrained init (seed 0), for tests and demos;
+    ``model.trained`` tells which one you have.
+    """
+    if path is None and pretrained:
+        files = shipped_weights(name)
+        if not files:
+            raise MissingWeightsError(
+                f"no trained weights for {name!r} in {weights_dir()} (train it with `invlab train {name}`, "
+                "or pass pretrained=False / --untrained for the untrained demo model)"
+            )
+        if len(files) > 1 or rate_index is not None:
+            chosen = weights_path(name, 0 if rate_index is None else rate_index)
+            if not chosen.is_file():
+                raise MissingWeightsError(f"{chosen.name} not shipped; have {[f.name for f in files]}")
+            files = [chosen]
+        path = files[0]
+    torch.manual_seed(0)
+    if path is not None:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        model = create_model(name, **{**ckpt.get("config", {}), **overrides})
+        state = {k: (v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v)
+                 for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state, strict=False)
+        model.trained = True
+        model.weights_file = str(path)
+    else:
+        model = create_model(name, **overrides)
+        model.init_for_inference()
+        model.trained = False
+        model.weights_file = None
+    model.eval()
+    model.weights_hash = state_dict_hash(model.state_dict())
+    model.update(force=True)
+    return model
