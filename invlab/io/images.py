@@ -72,8 +72,6 @@ def from_pil(img: Image.Image, max_pixels: int = MAX_PIXELS) -> ImageData:
         arr16 = np.asarray(img, dtype=np.uint16)
         gray = np.round(arr16.astype(np.float64) / 257.0).astype(np.uint8)
         return ImageData(np.repeat(gray[..., None], 3, axis=2), "L", 16)
-    if mode in ("RGB;16", "RGBA;16") or (hasattr(img, "info") and img.info.get("bitdepth") == 16):
-        raise UnsupportedImageError(f"16-bit colour mode {mode!r} could not be read by Pillow")
     if mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
         mode = img.mode
@@ -97,17 +95,16 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageData:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image: {path}")
+    if _is_16bit_png(path):  # Pillow would truncate 16-bit colour PNGs to 8 bits silently
+        return _load_16bit_png(path, max_pixels)
     try:
         with Image.open(path) as img:
+            _check_size(img.height, img.width, max_pixels)  # before decoding the pixels
             img.load()
-            if img.mode in ("RGB", "RGBA") and _is_16bit_png(path):
-                raise UnsupportedImageError(f"{path}: 16-bit colour PNG could not be read losslessly")
             return from_pil(img, max_pixels)
     except UnsupportedImageError:
         raise
-    except (OSError, SyntaxError, ValueError) as err:
-        if _is_16bit_png(path):
-            return _load_16bit_png(path, max_pixels)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise UnsupportedImageError(f"{path}: cannot read image ({err})") from None
 
 
@@ -120,7 +117,10 @@ def _is_16bit_png(path: Path) -> bool:
 def _load_16bit_png(path: Path, max_pixels: int) -> ImageData:
     import imagecodecs
 
-    arr = imagecodecs.png_decode(path.read_bytes())
+    try:
+        arr = imagecodecs.png_decode(path.read_bytes())
+    except Exception as err:  # imagecodecs raises its own PngError
+        raise UnsupportedImageError(f"{path}: cannot read 16-bit PNG ({err})") from None
     _check_size(arr.shape[0], arr.shape[1], max_pixels)
     arr8 = np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
     if arr8.ndim == 2:

@@ -1,0 +1,115 @@
+"""End-to-end plumbing with the tiny model: image -> invlab file -> image, through the library and the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from invlab.cli import main as cli_main
+from invlab.codecs.learned import LearnedCodec
+from invlab.errors import BitstreamError, MissingWeightsError, ModelMismatchError
+from invlab.io.container import InvlabFile
+from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
+from invlab.weights import load_model
+
+
+@pytest.fixture(scope="module")
+def codec() -> LearnedCodec:
+    return LearnedCodec("tiny-flow", pretrained=False)
+
+
+def test_decode_reproduces_the_encoder_reconstruction_exactly(codec, small_rgb):
+    data = codec.encode_image(ImageData(small_rgb), 1.5)
+    decoded = codec.decode_image(data).rgb
+    # the encoder-side reconstruction: quantised latents through the inverse flow
+    model = codec.model(1.5)
+    x, _ = pad_to_multiple(to_tensor(small_rgb), model.pad_multiple)
+    with torch.no_grad():
+        out = model.compress(x, 1.5)
+        expected = to_uint8(crop(model.decompress(out["strings"], out["shape"], 1.5)["x_hat"], *small_rgb.shape[:2]))
+    assert np.array_equal(decoded, expected)
+    assert decoded.shape == small_rgb.shape
+
+
+def test_bpp_is_measured_from_file_bytes_and_grows_with_rate(codec, small_rgb):
+    h, w = small_rgb.shape[:2]
+    sizes = [len(codec.encode(small_rgb, r)) for r in (0.0, 1.0, 2.0)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    data = codec.encode(small_rgb, 1.0)
+    f = InvlabFile.from_bytes(data)
+    assert len(data) == len(f.to_bytes()) and 8 * len(data) / (h * w) > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (5, 3, 3), (33, 17, 3)])
+def test_odd_sizes(codec, shape):
+    rgb = np.random.randint(0, 256, shape, np.uint8)
+    assert codec.decode(codec.encode(rgb, 0.0)).shape == shape
+
+
+def test_modes_come_back(codec):
+    gray = ImageData(np.repeat(np.random.randint(0, 256, (8, 8, 1), np.uint8), 3, axis=2), "L", 16)
+    out = codec.decode_image(codec.encode_image(gray, 1.0))
+    assert out.mode == "L" and out.bitdepth == 16
+    alpha = np.random.randint(0, 256, (8, 8), np.uint8)
+    rgba = ImageData(np.random.randint(0, 256, (8, 8, 3), np.uint8), "RGBA", 8, alpha)
+    out = codec.decode_image(codec.encode_image(rgba, 1.0))
+    assert out.mode == "RGBA" and np.array_equal(out.alpha, alpha)  # alpha is lossless
+
+
+def test_damaged_files_raise_clear_errors(codec, small_rgb):
+    data = codec.encode(small_rgb, 1.0)
+    for damaged in (data[: len(data) // 2], data[:-1], data[:10], bytes([data[0] ^ 1]) + data[1:]):
+        with pytest.raises(BitstreamError):
+            codec.decode(damaged)
+    mid = bytearray(data)
+    mid[len(mid) // 2] ^= 0xFF
+    with pytest.raises(BitstreamError):
+        codec.decode(bytes(mid))
+
+
+def test_wrong_model_or_weights_is_refused(codec, small_rgb):
+    data = codec.encode(small_rgb, 1.0)
+    f = InvlabFile.from_bytes(data)
+    f.model = "other-model"
+    with pytest.raises(ModelMismatchError, match="other-model"):
+        codec.decode(f.to_bytes())
+    f = InvlabFile.from_bytes(data)
+    f.weights_hash = b"\xff" * 8
+    with pytest.raises(ModelMismatchError, match="other weights"):
+        codec.decode(f.to_bytes())
+
+
+def test_untrained_init_is_deterministic_and_missing_weights_are_explained():
+    a, b = load_model("tiny-flow", pretrained=False), load_model("tiny-flow", pretrained=False)
+    assert a.weights_hash == b.weights_hash
+    with pytest.raises(MissingWeightsError, match="invlab train"):
+        load_model("tiny-flow", pretrained=True)
+
+
+def test_cli_encode_info_decode(tmp_path, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.random.randint(0, 256, (20, 30, 3), np.uint8)).save(src)
+    enc, dec = tmp_path / "x.invl", tmp_path / "out.png"
+    assert cli_main(["encode", str(src), str(enc), "--model", "tiny-flow", "--untrained", "--rate", "1"]) == 0
+    assert "bpp" in capsys.readouterr().out
+    assert cli_main(["info", str(enc)]) == 0
+    assert "tiny-flow" in capsys.readouterr().out
+    assert cli_main(["decode", str(enc), str(dec), "--untrained"]) == 0
+    assert Image.open(dec).size == (30, 20)
+    # never overwrite without --force, and say why
+    assert cli_main(["encode", str(src), str(enc), "--model", "tiny-flow", "--untrained"]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    enc.write_bytes(enc.read_bytes()[:-7])
+    assert cli_main(["decode", str(enc), str(tmp_path / "o2.png"), "--untrained"]) == 2
+    assert "truncated" in capsys.readouterr().err
+    assert not (tmp_path / "o2.png").exists()
+
+
+def test_cli_help_runs():
+    out = subprocess.run([sys.executable, "-m", "invlab.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "encode" in out.stdout
