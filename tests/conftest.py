@@ -7,10 +7,11 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import invlab  # noqa: E402,F401  (must precede compressai imports)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+import invlab  # noqa: E402,F401  (must precede compressai imports)
 
 torch.set_num_threads(1)
 

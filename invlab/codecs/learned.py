@@ -36,23 +36,21 @@ class LearnedCodec(Codec):
         self.pretrained = pretrained
         self.device = torch.device(device)
         self._models: dict[int | None, InvlabModel] = {}
+        # a fixed-rate family ships one weight file per rate index; everything else has one model
+        self._per_rate_weights = pretrained and len(shipped_weights(name)) > 1
         first = self.model(0.0)
         if first.variable_rate:
             lo, hi = first.rate_range
             self.rates = tuple(float(r) for r in np.arange(lo, hi + 1e-9, 1.0))
         else:
-            n = len(shipped_weights(name)) if pretrained else 1
-            self.rates = tuple(float(i) for i in range(max(n, 1)))
+            self.rates = tuple(float(i) for i in range(len(shipped_weights(name)) if self._per_rate_weights else 1))
 
     @property
     def trained(self) -> bool:
         return self.pretrained and has_weights(self.name)
 
     def _key(self, rate: float) -> int | None:
-        probe = self._models.get(None) or next(iter(self._models.values()), None)
-        if probe is not None and probe.variable_rate:
-            return None
-        if not self.pretrained or len(shipped_weights(self.name)) <= 1:
+        if not self._per_rate_weights:
             return None
         if float(rate) != int(rate):
             raise ValueError(f"{self.name} is a fixed-rate family: rate must be a weight index, got {rate}")
@@ -60,7 +58,7 @@ class LearnedCodec(Codec):
 
     def model(self, rate: float) -> InvlabModel:
         """The model that codes at ``rate`` (loaded once, cached)."""
-        key = self._key(rate) if self._models else None
+        key = self._key(rate)
         if key not in self._models:
             model = load_model(self.name, pretrained=self.pretrained, rate_index=key)
             self._models[key] = model.to(self.device)

@@ -44,9 +44,10 @@ class TinyFlowCodec(InvlabModel):
         latents = self.flow(x)
         hats, likelihoods = [], {}
         for i, (y, g, eb) in enumerate(zip(latents, self._gain_chunks(rate), self.bottlenecks, strict=True)):
-            _, lk = eb(y * g)  # noise proxy for the rate
-            y_ste = (torch.round(y * g) - y * g).detach() + y * g  # straight-through for the reconstruction
-            hats.append(y_ste / g)
+            y_q, lk = eb(y * g)  # training: noise proxy for the rate; eval: exactly the decoder's values
+            if self.training:  # straight-through rounding for the reconstruction (mixed quantisation)
+                y_q = (torch.round(y * g) - y * g).detach() + y * g
+            hats.append(y_q / g)
             likelihoods[f"y{i + 1}"] = lk
         return {"x_hat": self.flow.inverse(hats), "likelihoods": likelihoods}
 
