@@ -90,7 +90,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; lazy subcommand modules are imported only when ``argv`` names them (or asks for help)."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="invlab", description="Learned image compression with invertible transforms.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_models)
 
     for name, (module, help_text) in _EXTERNAL.items():
-        if len(sys.argv) > 1 and sys.argv[1] != name and sys.argv[1] not in ("-h", "--help"):
+        if argv and argv[0] != name and argv[0] not in ("-h", "--help"):
             sub.add_parser(name, help=help_text)  # not the chosen command: skip the import
             continue
         try:
@@ -138,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if getattr(args, "rate", 0) is None and args.command == "encode":
         from invlab.models import create_model

@@ -45,6 +45,11 @@ def shipped_weights(name: str) -> list[Path]:
     return sorted(folder.glob(f"{name}-q*.pt"), key=lambda p: int(p.stem.rsplit("-q", 1)[1]))
 
 
+def rate_indices(name: str) -> list[int]:
+    """The rate indices a fixed-rate family ships weights for (``NAME-q{i}.pt``), e.g. [0, 2, 3]."""
+    return [int(p.stem.rsplit("-q", 1)[1]) for p in shipped_weights(name) if "-q" in p.stem]
+
+
 def has_weights(name: str) -> bool:
     return bool(shipped_weights(name))
 

@@ -19,7 +19,7 @@ from invlab.errors import BitstreamError, CorruptBitstreamError, ModelMismatchEr
 from invlab.io.container import InvlabFile
 from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
-from invlab.weights import has_weights, load_model, shipped_weights
+from invlab.weights import has_weights, load_model, rate_indices, shipped_weights
 
 
 class LearnedCodec(Codec):
@@ -43,7 +43,7 @@ class LearnedCodec(Codec):
             lo, hi = first.rate_range
             self.rates = tuple(float(r) for r in np.arange(lo, hi + 1e-9, 1.0))
         else:
-            self.rates = tuple(float(i) for i in range(len(shipped_weights(name)) if self._per_rate_weights else 1))
+            self.rates = tuple(float(i) for i in rate_indices(name)) if self._per_rate_weights else (0.0,)
 
     @property
     def trained(self) -> bool:

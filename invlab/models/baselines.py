@@ -1,0 +1,60 @@
+"""Autoencoder baselines of the same size as the mini INN models (architectures.md §7.4): CompressAI's
+scale hyperprior (Ballé 2018) and mean-scale hyperprior (Minnen 2018) at N=96, M=128.
+
+Sizes: ``bmshj2018-hyperprior-mini`` 2.76 M parameters, ``mbt2018-mean-mini`` 3.55 M (the mini INN models
+span 2.75–3.80 M). Both are fixed-rate families: one weight file per λ in :data:`BASELINE_LAMBDAS`
+(``NAME-q0.pt`` … ``NAME-q4.pt``); ``rate`` is ignored. Transforms and entropy models are CompressAI's own;
+these classes only adapt them to the invlab contract (rate argument, flat ``strings``, JSON-able ``shape``).
+"""
+
+from __future__ import annotations
+
+import torch
+from compressai.models import MeanScaleHyperprior, ScaleHyperprior
+
+from invlab.models.base import InvlabModel
+from invlab.models.registry import register_model
+
+BASELINE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+
+class _HyperpriorAdapter(InvlabModel):
+    """Rate-ignoring ``forward``/``compress``/``decompress`` over a CompressAI two-string hyperprior model."""
+
+    pad_multiple = 64
+    family_lambdas = BASELINE_LAMBDAS
+
+    def __init__(self, N: int = 96, M: int = 128, lambdas: tuple[float, ...] = (0.0130,)):
+        super().__init__(lambdas=lambdas, N=N, M=M)
+
+    def forward(self, x: torch.Tensor, rate: torch.Tensor | None = None) -> dict:
+        return super().forward(x)
+
+    def compress(self, x: torch.Tensor, rate: float | None = None) -> dict:
+        out = super().compress(x)
+        y_strings, z_strings = out["strings"]
+        return {"strings": [y_strings[0], z_strings[0]], "shape": {"z": list(out["shape"])}}
+
+    def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict:
+        y_string, z_string = strings
+        return super().decompress([[y_string], [z_string]], tuple(shape["z"]))
+
+
+class Bmshj2018HyperpriorMini(_HyperpriorAdapter, ScaleHyperprior):
+    """Scale hyperprior: y ~ N(0, σ(z)), z factorised."""
+
+
+class Mbt2018MeanMini(_HyperpriorAdapter, MeanScaleHyperprior):
+    """Mean-scale hyperprior: y ~ N(μ(z), σ(z)), z factorised."""
+
+
+@register_model("bmshj2018-hyperprior-mini", family="baseline",
+                description="CompressAI scale hyperprior, N=96 M=128 (2.76 M), fixed-rate autoencoder baseline")
+def bmshj2018_hyperprior_mini(**overrides) -> Bmshj2018HyperpriorMini:
+    return Bmshj2018HyperpriorMini(**overrides)
+
+
+@register_model("mbt2018-mean-mini", family="baseline",
+                description="CompressAI mean-scale hyperprior, N=96 M=128 (3.55 M), fixed-rate autoencoder baseline")
+def mbt2018_mean_mini(**overrides) -> Mbt2018MeanMini:
+    return Mbt2018MeanMini(**overrides)

@@ -1,0 +1,154 @@
+"""Turn a training checkpoint into shipped weights: ``weights/NAME.pt`` (or ``NAME-q{i}.pt``) + metadata JSON.
+
+The metadata records what is needed to trust the file: architecture config, λs, training steps and time,
+the training-set hash, the git commit, a summary of the training log, and the Kodak RD measured from real
+bitstreams with the exported weights themselves (so fp16 storage is measured, not assumed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from invlab.codecs.learned import LearnedCodec
+from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
+from invlab.models import count_parameters, create_model, get_spec
+from invlab.train.data import list_images
+from invlab.train.evaluate import evaluate_on_dataset
+from invlab.train.trainer import family_lambdas
+from invlab.weights import REPO_ROOT, weights_path
+
+
+def git_commit() -> str:
+    """The commit being trained (``INVLAB_GIT_COMMIT`` where the checkout has no .git), else "unknown"."""
+    if os.environ.get("INVLAB_GIT_COMMIT"):
+        return os.environ["INVLAB_GIT_COMMIT"]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def log_summary(log_path: Path, last: int = 10) -> dict[str, Any]:
+    """Mean of the last ``last`` train records and the last validation record of a JSONL training log."""
+    if not log_path.is_file():
+        return {}
+    records = [json.loads(ln) for ln in log_path.read_text().splitlines()]
+    train = [r for r in records if r["split"] == "train"][-last:]
+    val = [r for r in records if r["split"] == "val"]
+    keys = ("loss", "bpp", "psnr")
+    return {
+        "train_last": {k: float(np.mean([r[k] for r in train])) for k in keys} if train else None,
+        "train_last_records": len(train),
+        "val_last": val[-1] if val else None,
+    }
+
+
+def _rate_index(model_name: str, config: dict[str, Any], rate_index: int | None) -> int | None:
+    """None for a variable-rate model; the weight-file index of a fixed-rate one."""
+    probe = create_model(model_name, **config)
+    if probe.variable_rate:
+        return None
+    if rate_index is not None:
+        return rate_index
+    lambdas = family_lambdas(probe)
+    if probe.lambdas[0] in lambdas:
+        return lambdas.index(probe.lambdas[0])
+    raise ValueError(f"{model_name} is fixed-rate with λ={probe.lambdas[0]}: pass --rate-index for the file name")
+
+
+@contextlib.contextmanager
+def only_these_weights(path: Path) -> Iterator[None]:
+    """Point ``INVLAB_WEIGHTS`` at a folder holding just ``path`` (so a codec loads exactly that file)."""
+    old = os.environ.get("INVLAB_WEIGHTS")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(path, Path(tmp) / path.name)
+        os.environ["INVLAB_WEIGHTS"] = tmp
+        try:
+            yield
+        finally:
+            if old is None:
+                del os.environ["INVLAB_WEIGHTS"]
+            else:
+                os.environ["INVLAB_WEIGHTS"] = old
+
+
+@torch.no_grad()
+def decode_matches_forward(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> bool:
+    """Does the decoder reproduce the encoder-side (eval-forward) reconstruction bit for bit?"""
+    model = codec.model(rate)
+    x, _ = pad_to_multiple(to_tensor(rgb).to(codec.device), model.pad_multiple)
+    model_rate = codec.model_rate(rate)
+    rate_t = torch.tensor([0.0 if model_rate is None else model_rate], device=codec.device)
+    expected = to_uint8(crop(model(x, rate_t)["x_hat"], *rgb.shape[:2]))
+    return bool(np.array_equal(codec.decode(codec.encode(rgb, rate)), expected))
+
+
+def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int | None = None,
+                   kodak: str | Path | None = REPO_ROOT / "data" / "kodak", kodak_limit: int | None = None,
+                   device: str = "cpu") -> Path:
+    """Write the weights of ``checkpoint`` into ``invlab.weights.weights_dir()`` and return the ``.pt`` path."""
+    checkpoint = Path(checkpoint)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    name, config, train_cfg = ckpt["model_name"], ckpt["model_config"], ckpt["train_config"]
+    index = _rate_index(name, config, rate_index if rate_index is not None else train_cfg["rate_index"])
+    param_names = {n for n, _ in create_model(name, **config).named_parameters()}
+    state = {k: v.half() if fp16 and k in param_names and v.dtype == torch.float32 else v
+             for k, v in ckpt["model"].items()}
+    out = weights_path(name, index)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": state, "config": config}, out)
+
+    with only_these_weights(out):
+        codec = LearnedCodec(name, pretrained=True, device=device)
+        model = codec.model(codec.rates[0])
+        probe = list_images(kodak)[0] if kodak else None
+        rd = evaluate_on_dataset(codec, list_images(kodak)[:kodak_limit]) if kodak else None
+        exact = decode_matches_forward(codec, _load_crop(probe), codec.rates[-1]) if probe else None
+    meta = {
+        "model": name,
+        "family": get_spec(name).family,
+        "rate_index": index,
+        "config": config,
+        "lambdas": list(model.lambdas),
+        "variable_rate": model.variable_rate,
+        "parameters": count_parameters(model),
+        "storage": "fp16" if fp16 else "fp32",
+        "weights_hash": model.weights_hash.hex(),
+        "trained": True,
+        "training": {
+            "steps": ckpt["step"], "seconds": round(ckpt["train_seconds"], 1),
+            "steps_per_second": round((ckpt["step"] - train_cfg["start_step"]) / max(ckpt["train_seconds"], 1e-9), 2),
+            **{k: train_cfg[k] for k in ("max_steps", "batch_size", "crop", "lr", "aux_lr", "clip", "milestones",
+                                          "seed", "device", "init_from", "start_step", "lmbda")},
+        },
+        "data": {"train": Path(train_cfg["data"]).name, "train_sha256": ckpt["data_hash"],
+                 "val": Path(train_cfg["val"]).name if train_cfg["val"] else None},
+        "git_commit": git_commit(),
+        "log_summary": log_summary(checkpoint.parent / "log.jsonl"),
+        "kodak_rd": rd,
+        "kodak_images": None if rd is None else rd[0]["images"],
+        "eval_device": device,
+        "decode_matches_forward": exact,
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return out
+
+
+def _load_crop(path: Path, size: int = 64) -> np.ndarray:
+    """A small odd-sized crop of an image, for the exact-decoding check."""
+    return load_image(path).rgb[: size - 3, : size + 5].copy()
+

@@ -1,0 +1,119 @@
+"""The shared training pipeline on CPU: smoke run, exact resume, time-limit exit, export -> load_model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from invlab.cli import main as cli_main
+from invlab.train.data import ImageFolder, dataset_hash, dihedral
+from invlab.train.export import export_weights
+from invlab.train.trainer import TrainConfig, Trainer, build_model
+from invlab.weights import load_model
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("crops")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"crop{i}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kodak_small(tmp_path_factory, kodak_dir_module) -> Path:
+    folder = tmp_path_factory.mktemp("kodak")
+    with Image.open(kodak_dir_module / "kodim23.png") as img:
+        img.crop((300, 200, 364, 248)).save(folder / "kodim23-crop.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def kodak_dir_module() -> Path:
+    return Path(__file__).resolve().parents[1] / "data" / "kodak"
+
+
+def _cfg(crops: Path, run_dir: Path, **kw) -> TrainConfig:
+    base = TrainConfig(model="tiny-flow", data=str(crops), val=str(crops), run_dir=str(run_dir), batch_size=4,
+                       crop=32, max_steps=4, log_every=1, val_every=2, ckpt_every=100, progress=False)
+    return replace(base, **kw)
+
+
+def _log(run_dir: Path) -> list[dict]:
+    return [json.loads(ln) for ln in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_batches_are_a_function_of_seed_and_step(crops):
+    data = ImageFolder(crops, 32)
+    a, b = data.train_batch(0, 5, 4), data.train_batch(0, 5, 4)
+    assert a.shape == (4, 3, 32, 32) and torch.equal(a, b)
+    assert not torch.equal(a, data.train_batch(0, 6, 4))
+    assert data.centre_crops().shape == (8, 3, 32, 32)
+    img = np.arange(12).reshape(2, 2, 3)
+    assert len({dihedral(img, k).tobytes() for k in range(8)}) == 8
+    assert len(dataset_hash(crops)) == 64
+
+
+def test_cli_smoke_training_three_steps(crops, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr("sys.argv", ["invlab", "train"])  # cli.build_parser picks lazy subcommands from sys.argv
+    rc = cli_main(["train", "tiny-flow", "--data", str(crops), "--val", str(crops), "--crop", "32", "--batch-size", "4",
+                   "--max-steps", "3", "--log-every", "1", "--val-every", "3", "--device", "cpu", "--no-progress",
+                   "--run-dir", str(run_dir)])
+    assert rc == 0 and (run_dir / "last.pt").is_file()
+    log = _log(run_dir)
+    assert [r["step"] for r in log if r["split"] == "train"] == [1, 2, 3]
+    assert all(np.isfinite(r["loss"]) and r["bpp"] > 0 for r in log)
+    assert [r["step"] for r in log if r["split"] == "val"] == [3]
+
+
+def test_resume_is_exact_and_time_limit_checkpoints(crops, tmp_path):
+    straight = Trainer(_cfg(crops, tmp_path / "a"))
+    assert straight.run() == "done"
+
+    for expected_step in (1, 2):  # a zero time limit stops after one step, with a checkpoint
+        interrupted = Trainer(_cfg(crops, tmp_path / "b", time_limit_min=0.0))
+        assert interrupted.run() == "time_limit" and interrupted.step == expected_step
+        assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == expected_step
+    resumed = Trainer(_cfg(crops, tmp_path / "b"))
+    assert resumed.step == 2
+    assert resumed.run() == "done"
+
+    a, b = straight.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _log(tmp_path / "a") == _log(tmp_path / "b")
+
+
+def test_export_then_load_model_round_trip(crops, kodak_small, tmp_path, monkeypatch):
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "weights"))
+    trainer = Trainer(_cfg(crops, tmp_path / "run", max_steps=2))
+    trainer.run()
+    for fp16 in (False, True):
+        path = export_weights(trainer.ckpt_path, fp16=fp16, kodak=kodak_small)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        model = load_model("tiny-flow")
+        assert model.trained and meta["weights_hash"] == model.weights_hash.hex()
+        assert meta["training"]["steps"] == 2 and meta["storage"] == ("fp16" if fp16 else "fp32")
+        assert meta["decode_matches_forward"] is True
+        assert [p["rate"] for p in meta["kodak_rd"]] == [0.0, 1.0, 2.0] and meta["kodak_images"] == 1
+        assert meta["data"]["train_sha256"] == dataset_hash(crops) and meta["git_commit"]
+        trained = trainer.model.state_dict()
+        for name, p in model.named_parameters():
+            want = trained[name].half().float() if fp16 else trained[name]
+            assert torch.equal(p.detach(), want), name
+
+
+def test_fixed_rate_lambda_selection(crops, tmp_path):
+    cfg = _cfg(crops, tmp_path, model="bmshj2018-hyperprior-mini", rate_index=4)
+    model, config = build_model(cfg)
+    assert model.lambdas == (0.0483,) and config == {"lambdas": [0.0483]}
+    assert build_model(replace(cfg, rate_index=None, lmbda=0.02))[0].lambdas == (0.02,)
+    with pytest.raises(ValueError, match="variable-rate"):
+        build_model(_cfg(crops, tmp_path, lmbda=0.01))
