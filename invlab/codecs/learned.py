@@ -107,7 +107,7 @@ class LearnedCodec(Codec):
                 raise CorruptBitstreamError(f"alpha stream is corrupt: {err}") from None
         try:
             out = model.decompress(streams, f.meta["shape"], self.model_rate(f.rate))
-        except BitstreamError:
+        except (BitstreamError, ModelMismatchError):
             raise
         except Exception as err:  # a malformed stream that passed the checksum (crafted files)
             raise CorruptBitstreamError(f"cannot decode the entropy-coded streams: {err}") from err

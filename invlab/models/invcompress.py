@@ -1,0 +1,195 @@
+"""InvCompress: "Enhanced Invertible Encoding for Learned Image Compression" (Xie, Cheng, Chen; ACM MM 2021).
+
+Analysis ``x -> FE_enc -> INN -> ACS -> y`` and synthesis ``y_hat -> ACS^-1 -> INN^-1 -> FE_dec -> x_hat``
+(architectures.md §2.1), then CompressAI latent codecs for the entropy model (§2.2): a hyperprior whose
+``y`` branch is either
+
+- ``context="ar"``: the faithful 5x5 masked-conv autoregressive context, coded serially in raster order
+  (CompressAI ``RasterScanLatentCodec``, i.e. the ``_compress_ar/_decompress_ar`` loop), or
+- ``context="checkerboard"``: a 2-pass checkerboard context (CompressAI ``CheckerboardLatentCodec``), the fast
+  path; results from it are *not* the paper's model.
+
+The compressed ``shape`` dict records the path, and decoding with the other path is refused.
+
+Quantisation: training uses additive noise (as the paper). In eval mode ``forward`` returns what the real
+codec reconstructs, ``round(y - mu) + mu`` with ``mu`` from the decoded context (the official code used
+``round(y)`` there, so its estimated and real reconstructions differed); for the AR path this needs the
+serial ``mu``, found as the fixed point of the parallel context network (see
+:class:`SerialConsistentRasterScan`), exact up to float rounding of the full-tensor convolution.
+
+Fixed-rate: one λ per model (``lambdas=(λ,)``), one weight file per rate index, λ from ``family_lambdas``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.latent_codecs import (
+    CheckerboardLatentCodec,
+    GaussianConditionalLatentCodec,
+    HyperLatentCodec,
+    HyperpriorLatentCodec,
+    RasterScanLatentCodec,
+)
+from compressai.layers import CheckerboardMaskedConv2d, MaskedConv2d
+from torch import nn
+
+from invlab.errors import ModelMismatchError
+from invlab.flows import InvertibleSequence
+from invlab.models.base import InvlabModel
+from invlab.models.invcompress_layers import (
+    FeatureEnhancement,
+    channel_squeeze,
+    entropy_parameters,
+    hyper_networks,
+    inn_level,
+)
+from invlab.models.registry import register_model
+
+#: λ of the paper's 8 MSE models (q1..q8); q1-q4 use M = N = 128, q5-q8 use 192
+PAPER_LAMBDAS = (0.0016, 0.0024, 0.0032, 0.0075, 0.015, 0.03, 0.045, 0.09)
+#: λ of the 4 rate points chosen for invcompress-mini
+MINI_LAMBDAS = (0.0032, 0.0075, 0.015, 0.03)
+#: (couplings, kernel, hidden width; None = the output width) per INN level
+PAPER_LEVELS = ((3, 5, None), (3, 5, None), (3, 3, None), (3, 3, None))
+MINI_LEVELS = ((2, 5, 32), (2, 3, 48), (1, 3, 64), (1, 1, 96))
+CONTEXTS = {"ar": "5x5 autoregressive, serial (faithful)",
+            "checkerboard": "checkerboard 2-pass (fast, non-faithful)"}
+
+
+class SerialConsistentRasterScan(RasterScanLatentCodec):
+    """CompressAI's raster-scan AR latent codec whose eval-mode ``forward`` matches the real codec.
+
+    The decoder's latent satisfies ``y_hat = round(y - mu(y_hat)) + mu(y_hat)`` where ``mu`` at a position
+    depends only on earlier positions. Iterating that map in parallel fixes at least one more position
+    per step, so it reaches the unique (serial) solution in at most H*W steps, usually a handful.
+    """
+
+    def forward(self, y: torch.Tensor, params: torch.Tensor) -> dict[str, Any]:
+        if self.training:
+            return super().forward(y, params)
+        gc = self.gaussian_conditional
+        y_hat = gc.quantize(y, "dequantize")
+        for _ in range(y.shape[-2] * y.shape[-1] + 1):
+            ctx = self.merge(params, self.context_prediction(y_hat))
+            scales, means = self.entropy_parameters(ctx).chunk(2, 1)
+            update = gc.quantize(y, "dequantize", means)
+            if torch.equal(update, y_hat):
+                break
+            y_hat = update
+        _, likelihoods = gc(y, scales, means=means)
+        return {"likelihoods": {"y": likelihoods}, "y_hat": y_hat}
+
+
+def _y_codec(context: str, M: int) -> nn.Module:
+    """The context model + Gaussian conditional for y (mean-scale, 5x5 context M -> 2M)."""
+    if context == "ar":
+        return SerialConsistentRasterScan(GaussianConditional(None), entropy_parameters(M),
+                                          MaskedConv2d(M, 2 * M, kernel_size=5, padding=2))
+    if context == "checkerboard":
+        return CheckerboardLatentCodec(
+            latent_codec={"y": GaussianConditionalLatentCodec(quantizer="ste")},
+            entropy_parameters=entropy_parameters(M),
+            context_prediction=CheckerboardMaskedConv2d(M, 2 * M, kernel_size=5, padding=2),
+        )
+    raise ValueError(f"context must be one of {sorted(CONTEXTS)}, got {context!r}")
+
+
+class InvCompress(InvlabModel):
+    """InvCompress with configurable size, context path and ablations (defaults: the paper's q1-q4 model)."""
+
+    def __init__(
+        self,
+        M: int = 128,
+        N: int = 128,
+        levels: Sequence[Sequence[int | None]] = PAPER_LEVELS,
+        fe: bool = True,
+        fe_width: int = 64,
+        fe_growth: int = 32,
+        acs: str = "attention",
+        hyper: str = "cheng",
+        context: str = "ar",
+        lambdas: Sequence[float] = PAPER_LAMBDAS[:1],
+        family_lambdas: Sequence[float] = PAPER_LAMBDAS,
+    ):
+        super().__init__(lambdas=tuple(lambdas))
+        if len(self.lambdas) != 1:
+            raise ValueError(f"InvCompress is fixed-rate: give one λ, got {self.lambdas}")
+        self.family_lambdas = tuple(float(v) for v in family_lambdas)
+        self.context = context
+        self.pad_multiple = 4 * 2 ** len(levels)  # the hyperprior adds two stride-2 stages to the INN's
+        channels = 3
+        inn = []
+        for couplings, kernel, hidden in levels:
+            hidden = None if hidden is None else int(hidden)
+            inn.append(inn_level(channels, int(couplings), int(kernel), hidden))
+            channels *= 4
+        self.inn = InvertibleSequence(inn)
+        self.fe_enc = FeatureEnhancement(fe_width, fe_growth) if fe else nn.Identity()
+        self.fe_dec = FeatureEnhancement(fe_width, fe_growth) if fe else nn.Identity()
+        self.acs_enc, self.acs_dec = channel_squeeze(acs, channels, M)
+        h_a, h_s = hyper_networks(hyper, M, N)
+        codecs = {"y": _y_codec(context, M), "hyper": HyperLatentCodec(EntropyBottleneck(N), h_a, h_s)}
+        self.latent_codec = HyperpriorLatentCodec(latent_codec=codecs)
+
+    @property
+    def context_label(self) -> str:
+        """Which entropy-context path this model codes with (say it next to every number it produces)."""
+        return CONTEXTS[self.context]
+
+    def g_a(self, x: torch.Tensor) -> torch.Tensor:
+        return self.acs_enc(self.inn(self.fe_enc(x)))
+
+    def g_s(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.fe_dec(self.inn.inverse(self.acs_dec(y_hat)))
+
+    def forward(self, x: torch.Tensor, rate: torch.Tensor | None = None) -> dict[str, Any]:
+        out = self.latent_codec(self.g_a(x))
+        return {"x_hat": self.g_s(out["y_hat"]), "likelihoods": out["likelihoods"]}
+
+    def compress(self, x: torch.Tensor, rate: float | None = None) -> dict[str, Any]:
+        """Batch 1. Also returns ``y_hat``, the latent the decoder will reconstruct (tests, analysis)."""
+        self.check_rate(rate)
+        out = self.latent_codec.compress(self.g_a(x))
+        shape = {"context": self.context, "y": [int(v) for v in out["shape"]["y"]],
+                 "z": [int(v) for v in out["shape"]["hyper"]]}
+        return {"strings": [s[0] for s in out["strings"]], "shape": shape, "y_hat": out["y_hat"]}
+
+    def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, Any]:
+        self.check_rate(rate)
+        if shape.get("context") != self.context:
+            raise ModelMismatchError(
+                f"stream was coded with the {shape.get('context')!r} context path; this model decodes "
+                f"{self.context!r} only (load the matching InvCompress variant)"
+            )
+        shapes = {"y": tuple(shape["y"]), "hyper": tuple(shape["z"])}
+        out = self.latent_codec.decompress([[s] for s in strings], shapes)
+        return {"x_hat": self.g_s(out["y_hat"]).clamp(0, 1)}
+
+
+@register_model("invcompress", family="invcompress",
+                description="InvCompress, paper size (M=N=128 for λ<=0.0075, else 192; 5x5 AR context)")
+def invcompress(**overrides) -> InvCompress:
+    width = 128 if max(overrides.get("lambdas", PAPER_LAMBDAS[:1])) <= 0.0075 else 192
+    return InvCompress(**{"M": width, "N": width, **overrides})
+
+
+MINI_CONFIG: dict[str, Any] = {
+    "M": 96, "N": 64, "levels": MINI_LEVELS, "fe_width": 32, "fe_growth": 16, "hyper": "minnen",
+    "lambdas": MINI_LAMBDAS[:1], "family_lambdas": MINI_LAMBDAS,
+}
+
+
+@register_model("invcompress-mini", family="invcompress",
+                description="InvCompress-mini (§8.2: 3.8 M params, M=96; 5x5 AR context, serial)")
+def invcompress_mini(**overrides) -> InvCompress:
+    return InvCompress(**{**MINI_CONFIG, **overrides})
+
+
+@register_model("invcompress-mini-cb", family="invcompress",
+                description="InvCompress-mini, checkerboard context (fast decode; not the paper's model)")
+def invcompress_mini_cb(**overrides) -> InvCompress:
+    return InvCompress(**{**MINI_CONFIG, "context": "checkerboard", **overrides})
