@@ -19,10 +19,10 @@ import plotly.graph_objects as go
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
+from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError
 from invlab.io.images import load_image
-from invlab.train.data import list_images
-from invlab.train.evaluate import bpp, psnr
+from invlab.metrics import bpp, psnr
 
 UNTRAINED = "untrained, no weights yet"
 REPORT_AT = (1, 2, 5, 10, 20, 50)
@@ -36,7 +36,7 @@ def reencode_study(codec: Codec, image: np.ndarray, rate: float, generations: in
         data = codec.encode(prev, rate)
         current = codec.decode(data)
         assert current.dtype == np.uint8 and current.shape == original.shape
-        rows.append({"generation": k, "bpp": bpp(data, *original.shape[:2]),
+        rows.append({"generation": k, "bpp": bpp(len(data), *original.shape[:2]),
                      "psnr": psnr(original, current), "psnr_prev": psnr(prev, current)})
         prev = current
     return pd.DataFrame(rows)
@@ -53,10 +53,8 @@ def summarise(df: pd.DataFrame, at: Sequence[int] = REPORT_AT) -> dict[str, floa
 
 
 def _get_codec(name: str) -> Codec:
-    try:
-        from invlab.codecs.registry import get_codec
-    except ModuleNotFoundError:  # codec registry not built yet: learned models only
-        return LearnedCodec(name)
+    from invlab.codecs.registry import get_codec
+
     return get_codec(name)
 
 

@@ -13,18 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_SUFFIXES = (".png", ".webp", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files of ``folder`` (not recursive), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no such image folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
+from invlab.datasets import list_images
 
 
 def dataset_hash(folder: str | Path) -> str:

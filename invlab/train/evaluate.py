@@ -13,16 +13,7 @@ import numpy as np
 
 from invlab.codecs.base import Codec
 from invlab.io.images import load_image
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two uint8 images (inf when identical)."""
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
-
-
-def bpp(data: bytes, height: int, width: int) -> float:
-    return 8.0 * len(data) / (height * width)
+from invlab.metrics import bpp, psnr
 
 
 def evaluate_on_dataset(codec: Codec, images: Sequence[str | Path | np.ndarray],
@@ -36,7 +27,7 @@ def evaluate_on_dataset(codec: Codec, images: Sequence[str | Path | np.ndarray],
             t0 = time.perf_counter()
             data, decoded = codec.roundtrip(rgb, rate)
             seconds += time.perf_counter() - t0
-            bpps.append(bpp(data, *rgb.shape[:2]))
+            bpps.append(bpp(len(data), *rgb.shape[:2]))
             psnrs.append(psnr(rgb, decoded))
         results.append({"rate": float(rate), "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs)),
                         "images": len(rgbs), "seconds": seconds})

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from invlab.codecs.learned import LearnedCodec
+from invlab.datasets import list_images
 from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
 from invlab.models import count_parameters, create_model, get_spec
-from invlab.train.data import list_images
 from invlab.train.evaluate import evaluate_on_dataset
 from invlab.train.trainer import family_lambdas
 from invlab.weights import REPO_ROOT, weights_path
@@ -122,6 +122,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "family": get_spec(name).family,
         "rate_index": index,
         "config": config,
+        "architecture": getattr(model, "config", None),  # the model's full architecture config, where it has one
         "lambdas": list(model.lambdas),
         "variable_rate": model.variable_rate,
         "parameters": count_parameters(model),

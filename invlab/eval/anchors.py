@@ -1,0 +1,85 @@
+"""RD curves: published Kodak anchors (data/anchors, see its README) and our own result JSONs (results/).
+
+Every curve file is in CompressAI's results format, ``{"name", "description", "results": {"bpp": [...],
+"psnr-rgb": [...], ...}}``; older files use ``psnr`` / ``ms-ssim`` instead of the ``-rgb`` keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from invlab.datasets import DATA_DIR
+
+ANCHOR_DIR = DATA_DIR / "anchors"
+
+# short name -> file under data/anchors (all Kodak)
+KODAK_ANCHORS = {
+    "vtm": "compressai/kodak/vtm.json",
+    "hm": "compressai/kodak/hm.json",
+    "bpg444": "compressai/kodak/bpg_444_x265_ycbcr.json",
+    "av1": "compressai/kodak/av1.json",
+    "jpeg": "compressai/kodak/jpeg.json",
+    "jpeg2000": "compressai/kodak/jpeg2000.json",
+    "webp": "compressai/kodak/webp.json",
+    "vvenc": "vvenc-kodak.json",
+    "vvenc-medium": "vvenc-kodak-medium.json",
+    "invcompress": "InvCompress/kodak_mse.json",
+    "msinn-8": "MSINN-VRLIC/kodak_anchor8.json",
+    "msinn-12": "MSINN-VRLIC/kodak_anchor12.json",
+    "bmshj2018-hyperprior": "compressai/kodak/compressai-bmshj2018-hyperprior_mse_cuda.json",
+    "mbt2018": "compressai/kodak/compressai-mbt2018_mse_cuda.json",
+    "cheng2020-anchor": "compressai/kodak/compressai-cheng2020-anchor_mse_cuda.json",
+    "elic2022": "compressai/kodak/paper-elic2022_mse.json",
+}
+
+
+@dataclass
+class Curve:
+    """One RD curve, points sorted by bpp. ``ms_ssim`` is None where the source has none."""
+
+    name: str
+    bpp: np.ndarray
+    psnr: np.ndarray
+    ms_ssim: np.ndarray | None = None
+    description: str = ""
+    source: str = ""
+
+
+def load_curve(path: str | Path, name: str | None = None) -> Curve:
+    """Read one CompressAI-format JSON file."""
+    path = Path(path)
+    data = json.loads(path.read_text())
+    res = data["results"]
+    psnr = res.get("psnr-rgb", res.get("psnr"))
+    if psnr is None:
+        raise KeyError(f"{path}: no psnr-rgb / psnr in results")
+    ms = res.get("ms-ssim-rgb", res.get("ms-ssim"))
+    order = np.argsort(res["bpp"])
+    return Curve(
+        name=name or data.get("name", path.stem),
+        bpp=np.asarray(res["bpp"], float)[order],
+        psnr=np.asarray(psnr, float)[order],
+        ms_ssim=None if ms is None else np.asarray(ms, float)[order],
+        description=data.get("description", ""),
+        source=str(path),
+    )
+
+
+def list_anchors() -> list[str]:
+    return list(KODAK_ANCHORS)
+
+
+def load_anchor(name: str) -> Curve:
+    """A published Kodak anchor by short name (``vtm``, ``vvenc``, ``invcompress``, ``msinn-12``, ...)."""
+    if name not in KODAK_ANCHORS:
+        raise KeyError(f"unknown anchor {name!r}; known: {', '.join(KODAK_ANCHORS)}")
+    return load_curve(ANCHOR_DIR / KODAK_ANCHORS[name], name=name)
+
+
+def load_results(results_dir: str | Path) -> dict[str, Curve]:
+    """Our own per-codec result JSONs in ``results_dir`` (as written by ``invlab rd``), by file stem."""
+    return {p.stem: load_curve(p, name=p.stem) for p in sorted(Path(results_dir).glob("*.json"))}

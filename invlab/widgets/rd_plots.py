@@ -1,0 +1,85 @@
+"""RD figures for notebooks: our results in results/<dataset>/ beside the published anchors.
+
+Interactive figures are plotly; paper-ready files (PDF/SVG/PNG) are drawn with matplotlib, since plotly's
+static export needs kaleido, which invlab does not install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # no pyplot: leaves the notebook's backend alone
+from plotly.subplots import make_subplots
+
+from invlab.eval.anchors import Curve, load_anchor, load_results
+
+PALETTE = colormaps["tab20"].colors
+
+DEFAULT_ANCHORS = ("vtm", "vvenc", "invcompress", "msinn-12")
+ANCHOR_LABELS = {
+    "vtm": "VTM (CompressAI, 4:4:4)", "vvenc": "VVC vvenc slower 4:2:0 (measured)",
+    "invcompress": "InvCompress (paper)", "msinn-12": "MSINN-VRLIC 12 anchors (paper)",
+    "msinn-8": "MSINN-VRLIC 8 anchors (paper)", "vvenc-medium": "VVC vvenc medium 4:2:0 (measured)",
+}
+
+
+def collect_curves(results_dir: str | Path, anchors: Sequence[str] = DEFAULT_ANCHORS) -> dict[str, Curve]:
+    """Every result JSON of ``results_dir`` (ours, by file stem) plus the named Kodak anchors (dashed later)."""
+    curves = load_results(results_dir) if Path(results_dir).is_dir() else {}
+    for name in anchors:
+        curves[ANCHOR_LABELS.get(name, name)] = load_anchor(name)
+    return curves
+
+
+def _is_anchor(curve: Curve) -> bool:
+    return "data/anchors" in curve.source.replace("\\", "/")
+
+
+def rd_figure(curves: dict[str, Curve], title: str = "Kodak") -> go.Figure:
+    """Two panels: PSNR-RGB and MS-SSIM-RGB (in dB, -10 log10(1 - MS-SSIM)) against bpp; anchors dashed."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-RGB", "MS-SSIM-RGB"))
+    for i, (name, c) in enumerate(curves.items()):
+        style = {"dash": "dash" if _is_anchor(c) else "solid", "color": _colour(i)}
+        fig.add_trace(go.Scatter(x=c.bpp, y=c.psnr, name=name, legendgroup=name, mode="lines+markers", line=style),
+                      1, 1)
+        if c.ms_ssim is not None and np.isfinite(c.ms_ssim).any():
+            fig.add_trace(go.Scatter(x=c.bpp, y=-10 * np.log10(1 - c.ms_ssim), name=name, legendgroup=name,
+                                     showlegend=False, mode="lines+markers", line=style), 1, 2)
+    fig.update_xaxes(title_text="bpp")
+    fig.update_yaxes(title_text="PSNR (dB)", row=1, col=1)
+    fig.update_yaxes(title_text="MS-SSIM (dB)", row=1, col=2)
+    fig.update_layout(title=title, height=480, template="plotly_white")
+    return fig
+
+
+def _colour(i: int) -> str:
+    r, g, b = PALETTE[i % len(PALETTE)]
+    return f"rgb({int(255 * r)},{int(255 * g)},{int(255 * b)})"
+
+
+def export_figures(curves: dict[str, Curve], out_dir: str | Path, stem: str = "rd_kodak",
+                   formats: Sequence[str] = ("pdf", "svg", "png"), max_bpp: float | None = 2.5) -> list[Path]:
+    """Write the two-panel RD figure with matplotlib in each format; returns the written paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for i, (name, c) in enumerate(curves.items()):
+        keep = c.bpp <= max_bpp if max_bpp else np.ones_like(c.bpp, bool)
+        kw = {"label": name, "color": PALETTE[i % len(PALETTE)], "marker": ".",
+              "linestyle": "--" if _is_anchor(c) else "-"}
+        axes[0].plot(c.bpp[keep], c.psnr[keep], **kw)
+        if c.ms_ssim is not None and np.isfinite(c.ms_ssim).any():
+            axes[1].plot(c.bpp[keep], -10 * np.log10(1 - c.ms_ssim[keep]), **kw)
+    for ax, ylabel in zip(axes, ("PSNR-RGB (dB)", "MS-SSIM-RGB (dB)"), strict=True):
+        ax.set(xlabel="bpp", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
+    for path in paths:
+        fig.savefig(path, dpi=200)
+    return paths
