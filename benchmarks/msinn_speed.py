@@ -1,0 +1,93 @@
+"""CPU encode/decode time of MSINN-VRLIC per Kodak image (target: msinn-mini decodes in under 1 s).
+
+Usage (1 thread, Kodak images are 768x512)::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/msinn_speed.py [--images data/kodak/kodim01.png ...]
+        [--models msinn-mini] [--rate 3.0] [--repeats 1] [--without-postnet] [--profile]
+
+Models without shipped weights run untrained (said in the table): the timing is the real work of the
+coder (the network cost does not depend on the weights), but bytes/bpp are not meaningful. Each row also
+checks that decode == the encoder-side reconstruction (eval forward). ``--profile`` prints the operators
+that dominate one decode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from invlab.io.images import load_image, pad_to_multiple, to_tensor
+from invlab.models.base import count_parameters
+from invlab.weights import has_weights, load_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _best_time(fn, repeats: int) -> tuple[float, object]:
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def bench(name: str, image: Path, rate: float, repeats: int, postnet: bool = True) -> dict:
+    trained = has_weights(name)
+    model = load_model(name, pretrained=trained, **({} if postnet else {"postnet": None}))
+    x, _ = pad_to_multiple(to_tensor(load_image(image).rgb), model.pad_multiple)
+    t_enc, enc = _best_time(lambda: model.compress(x, rate), repeats)
+    t_dec, dec = _best_time(lambda: model.decompress(enc["strings"], enc["shape"], rate), repeats)
+    with torch.inference_mode():
+        recon = model(x, rate)["x_hat"].clamp(0, 1)
+    return {
+        "model": name,
+        "image": image.name,
+        "weights": "trained" if trained else "untrained",
+        "post-net": model.config["postnet"],
+        "params (M)": round(count_parameters(model) / 1e6, 3),
+        "rate": rate,
+        "encode (s)": round(t_enc, 3),
+        "decode (s)": round(t_dec, 3),
+        "bpp": round(8 * sum(len(s) for s in enc["strings"]) / (x.shape[-2] * x.shape[-1]), 3),
+        "decode == encoder recon": bool(torch.equal(dec["x_hat"], recon)),
+    }
+
+
+def profile_decode(name: str, image: Path, rate: float) -> None:
+    model = load_model(name, pretrained=has_weights(name))
+    x, _ = pad_to_multiple(to_tensor(load_image(image).rgb), model.pad_multiple)
+    enc = model.compress(x, rate)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        model.decompress(enc["strings"], enc["shape"], rate)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", nargs="+", default=[str(REPO / "data" / "kodak" / "kodim01.png")])
+    parser.add_argument("--models", nargs="+", default=["msinn-mini"])
+    parser.add_argument("--rate", type=float, default=3.0)
+    parser.add_argument("--repeats", type=int, default=1, help="best of N runs")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--without-postnet", action="store_true", help="add rows with the post-net switched off")
+    parser.add_argument("--profile", action="store_true", help="operator profile of one decode")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images = [Path(p) for p in args.images]
+    variants = [True, False] if args.without_postnet else [True]
+    rows = [bench(name, image, args.rate, args.repeats, postnet) for name in args.models for postnet in variants
+            for image in images]
+    print(f"CPU, {torch.get_num_threads()} thread(s), best of {args.repeats}, torch {torch.__version__}")
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(pd.DataFrame(rows).to_string(index=False))
+    if args.profile:
+        profile_decode(args.models[0], images[0], args.rate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""MSINN-VRLIC (Tu et al., IEEE TMM 2025): one bijective multi-scale INN whose rate moves continuously.
+
+Transform: 4 levels of ``Squeeze(2) + InvUnit x depth`` with factor-out latents y1 (6 @ H/2), y2 (12 @ H/4),
+y3 (24 @ H/8) and a final split into y4, y5 (48 @ H/16 each): 3·H·W values, no dimension reduction.
+Entropy model (no hyperprior): the latents are coded coarse to fine, y5 -> y1. For each slice
+
+1. channel context ``cc(ĥ)`` from ĥ, the decoded complementary half at that level, obtained by running the
+   inverse INN on everything decoded so far (for y5: a learned per-channel scale, zero mean);
+2. two-pass checkerboard: anchors first (no spatial context), then non-anchors with the multistage masked
+   context of the decoded anchors; the anchor colour alternates from slice to slice;
+3. parameter fusion -> (σ, μ);
+4. extended gain units: ``r = (y - μ)·g_q``, symbol ``round(r)``, likelihood ``N(0, σ·s_q)``,
+   ``ŷ = round(r)·g'_q + μ``; g, g', s are (anchors x 138) tables interpolated geometrically in ``rate``;
+5. latent residual prediction: ``ŷ += 0.5·tanh(LRP([ŷ, ĥ]))·g'_q``.
+
+The inverse level that turns ``[ŷ_i, ĥ]`` into the next ĥ also synthesises the image, so the walk ends
+with x̃; an optional post-net gives ``x̂ = x̃ + 0.3·P(x̃)``. The walk is written once (:meth:`_walk`) and
+driven by a coder from :mod:`invlab.entropy.msinn_context` (training, rANS encoding, rANS decoding).
+All slices share one rANS stream, anchors then non-anchors per slice.
+
+Our choices where the paper/code differ or are silent:
+- gain init ``"sqrt-lambda"`` (default, [ours]): ``g_q = s_q = sqrt(λ_q / 0.013)``, ``g'_q = 1 / g_q``, so
+  the untrained model already spreads rates (MSE-optimal step ∝ 1/sqrt(λ)); ``"paper"`` starts all at 1;
+- inputs are padded to a multiple of 16 (what the INN needs; the official eval pads to 64);
+- pass-1 fusion sees zeros in place of the spatial context [inferred].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from compressai.entropy_models import GaussianConditional
+from torch import nn
+
+from invlab.entropy.checkerboard import anchor_mask
+from invlab.entropy.gain import GainTable
+from invlab.entropy.msinn_context import (
+    ChannelsLast,
+    LikelihoodCoder,
+    RansDecodingCoder,
+    RansEncodingCoder,
+    SliceEntropyModel,
+)
+from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
+from invlab.flows.coupling import SubnetConstructor
+from invlab.flows.units import residual_conditioner
+from invlab.models.base import InvlabModel
+from invlab.models.postnet import POSTNET_WEIGHT, build_postnet
+from invlab.models.registry import register_model
+
+#: λ per anchor; the first 8 are the paper's "Ours*" model, all 12 its wide-range model
+LAMBDAS_12 = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800, 0.320, 0.569, 1.012, 1.8)
+#: channels of y1 ... y5
+LATENT_CHANNELS = (6, 12, 24, 48, 48)
+#: anchor whose gains are 1 under the "sqrt-lambda" init
+REFERENCE_LAMBDA = 0.0130
+LRP_WEIGHT = 0.5
+
+
+@dataclass
+class LatentBits:
+    """Per-scale view of one image at one rate (eval-mode estimate, batch 1): names y1 ... y5 fine to coarse."""
+
+    names: list[str]
+    latents: list[np.ndarray]  # y_i (C, H_i, W_i), INN output before quantisation
+    y_hats: list[np.ndarray]  # ŷ_i as the decoder sees it (after gains, rounding and LRP)
+    bit_maps: list[np.ndarray]  # (H_i, W_i) estimated bits per position, summed over channels
+    num_pixels: int
+
+    @property
+    def bits(self) -> dict[str, float]:
+        return {n: float(m.sum()) for n, m in zip(self.names, self.bit_maps, strict=True)}
+
+    @property
+    def bpp(self) -> float:
+        return sum(self.bits.values()) / self.num_pixels
+
+
+def _channels_last(make: SubnetConstructor) -> SubnetConstructor:
+    """The same conditioner (same parameter names), run in channels-last layout (faster on CPU)."""
+    return lambda c_in, c_out: ChannelsLast(*make(c_in, c_out))
+
+
+class MSINNVRLIC(InvlabModel):
+    """The MSINN-VRLIC codec; ``rate`` is any real in [0, anchors - 1]."""
+
+    variable_rate = True
+    pad_multiple = 16
+
+    def __init__(self, depths: tuple[int, ...] = (4, 4, 4, 4), hidden: tuple[int, ...] = (128, 128, 128, 192),
+                 context_width: int = 128, postnet: str | None = "unet", lrp: bool = True, anchors: int = 8,
+                 gain_init: str = "sqrt-lambda", lu: bool = False):
+        if not 2 <= anchors <= len(LAMBDAS_12):
+            raise ValueError(f"anchors must be in [2, {len(LAMBDAS_12)}]")
+        super().__init__(lambdas=LAMBDAS_12[:anchors])
+        self.config: dict[str, Any] = dict(depths=list(depths), hidden=list(hidden), context_width=context_width,
+                                           postnet=postnet, lrp=lrp, anchors=anchors, gain_init=gain_init, lu=lu)
+        levels = []
+        for i, (depth, width) in enumerate(zip(depths, hidden, strict=True)):
+            cond = _channels_last(residual_conditioner(width))
+            levels.append(InvertibleSequence([Squeeze(2)] + [InvUnit(12 * 2**i, cond, lu=lu) for _ in range(depth)]))
+        self.flow = MultiScaleFlow(levels, factor_out=LATENT_CHANNELS[:3], final_split=LATENT_CHANNELS[3:])
+        last = len(LATENT_CHANNELS) - 1  # y5, coded first, has no channel context
+        self.slices = nn.ModuleList(
+            SliceEntropyModel(c, None if i == last else c, context_width, lrp) for i, c in enumerate(LATENT_CHANNELS)
+        )
+        self.gain, self.inverse_gain, self.scale_gain = self._make_gain_tables(gain_init)
+        self.gaussian_conditional = GaussianConditional(None)
+        self.postnet = build_postnet(postnet)
+
+    def _make_gain_tables(self, gain_init: str) -> tuple[GainTable, GainTable, GainTable]:
+        if gain_init == "paper":
+            g = [1.0] * len(self.lambdas)
+        elif gain_init == "sqrt-lambda":
+            g = [math.sqrt(lam / REFERENCE_LAMBDA) for lam in self.lambdas]
+        else:
+            raise ValueError(f"gain_init must be 'paper' or 'sqrt-lambda', got {gain_init!r}")
+        total, anchors = sum(LATENT_CHANNELS), len(self.lambdas)
+        return (GainTable(anchors, total, init=g), GainTable(anchors, total, init=[1 / v for v in g]),
+                GainTable(anchors, total, init=g))
+
+    def _gain_tables(self) -> tuple[GainTable, GainTable, GainTable]:
+        return self.gain, self.inverse_gain, self.scale_gain
+
+    # ------------------------------------------------------------------ the coarse-to-fine walk
+    def _slice_gains(self, rate: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """Per latent (y1 ... y5): (g, g', s), each (B, c, 1, 1)."""
+        chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in self._gain_tables()]
+        return list(zip(*chunks, strict=True))
+
+    def _code_slice(self, coder, key: str, net: SliceEntropyModel, y: torch.Tensor | None, h: torch.Tensor | None,
+                    like: torch.Tensor, gain: torch.Tensor, inverse_gain: torch.Tensor, scale_gain: torch.Tensor,
+                    colour: int) -> torch.Tensor:
+        """Anchors, then non-anchors with the spatial context of the decoded anchors; ŷ before LRP."""
+        anchors = anchor_mask(*like.shape[-2:], colour, like.device)
+        context = net.channel_params(h, like)
+        scale, mean = net.fuse(context, torch.zeros_like(context))
+        q = coder.code(key, y, scale * scale_gain, mean, gain, anchors)
+        y_anchors = torch.where(anchors, q * inverse_gain + mean, like)
+        scale, mean = net.fuse(context, net.spatial_context(y_anchors, anchors))
+        q = coder.code(key, y, scale * scale_gain, mean, gain, ~anchors)
+        return torch.where(anchors, y_anchors, q * inverse_gain + mean)
+
+    def _walk(self, coder, rate: torch.Tensor, size: tuple[int, int], latents: list[torch.Tensor] | None = None,
+              synthesize: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+        """Code y5 -> y1 with ``coder``; returns (x̃, [ŷ1 ... ŷ5]). ``latents`` is None when decoding.
+
+        With ``synthesize=False`` (the encoder) it stops once y1's symbols are coded and returns no x̃:
+        y1's LRP and the last inverse level only serve the reconstruction.
+        """
+        shapes = self.flow.latent_shapes((3, *size))
+        gains = self._slice_gains(rate)
+        last_level = len(self.flow.levels) - 1
+        y_hats: list[torch.Tensor] = [torch.empty(0)] * len(shapes)
+        h = None
+        for step, i in enumerate(reversed(range(len(shapes)))):
+            net, (g, g_inv, s) = self.slices[i], gains[i]
+            like = torch.zeros(rate.shape[0], *shapes[i], device=rate.device)
+            y = None if latents is None else latents[i]
+            y_hat = self._code_slice(coder, f"y{i + 1}", net, y, h, like, g, g_inv, s, step % 2)
+            if i == 0 and not synthesize:
+                y_hats[i] = y_hat
+                return None, y_hats
+            if net.lrp is not None:
+                y_hat = y_hat + LRP_WEIGHT * torch.tanh(net.residual_prediction(y_hat, h)) * g_inv
+            y_hats[i] = y_hat
+            h = y_hat if h is None else self.flow.inverse_level(min(i, last_level), torch.cat([y_hat, h], 1))
+        return h, y_hats
+
+    def _postprocess(self, x_tilde: torch.Tensor) -> torch.Tensor:
+        return x_tilde if self.postnet is None else x_tilde + POSTNET_WEIGHT * self.postnet(x_tilde)
+
+    def _rate_tensor(self, rate: torch.Tensor | float | None, x: torch.Tensor) -> torch.Tensor:
+        if rate is None or not torch.is_tensor(rate):
+            return torch.full((x.shape[0],), self.check_rate(rate), device=x.device)
+        return rate.to(x.device, torch.float32).expand(x.shape[0])
+
+    # ------------------------------------------------------------------ the model contract
+    def forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
+        """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,)."""
+        coder = LikelihoodCoder(self.gaussian_conditional)
+        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x))
+        likelihoods = {f"y{i + 1}": coder.likelihoods[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
+        return {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
+
+    @torch.inference_mode()
+    def compress(self, x: torch.Tensor, rate: float | None = None) -> dict[str, Any]:
+        if x.shape[0] != 1:
+            raise ValueError("compress codes one image at a time (batch 1)")
+        coder = RansEncodingCoder(self.gaussian_conditional)
+        self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=False)
+        return {"strings": [coder.finish()], "shape": {"size": list(x.shape[-2:])}}
+
+    @torch.inference_mode()
+    def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
+        device = self.gain.table.device
+        rate_t = torch.tensor([self.check_rate(rate)], device=device)
+        x_tilde, _ = self._walk(RansDecodingCoder(self.gaussian_conditional, strings[0]), rate_t,
+                                tuple(shape["size"]))
+        return {"x_hat": self._postprocess(x_tilde).clamp(0, 1)}
+
+    # ------------------------------------------------------------------ analysis helpers
+    @torch.inference_mode()
+    def latent_bits_map(self, x: torch.Tensor, rate: float | None = None) -> LatentBits:
+        """Latents, decoded latents and estimated bits per position per scale (eval-mode, batch 1)."""
+        if x.shape[0] != 1:
+            raise ValueError("latent_bits_map takes one image (batch 1)")
+        was_training = self.training
+        self.eval()
+        try:
+            coder = LikelihoodCoder(self.gaussian_conditional)
+            latents = self.flow(x)
+            _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents)
+        finally:
+            self.train(was_training)
+        names = [f"y{i + 1}" for i in range(len(latents))]
+        bit_maps = [(-torch.log2(coder.likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
+        return LatentBits(names, [y[0].cpu().numpy() for y in latents], [y[0].cpu().numpy() for y in y_hats],
+                          bit_maps, x.shape[-2] * x.shape[-1])
+
+    def estimate_bits(self, x: torch.Tensor, rate: float | None = None) -> dict[str, float]:
+        """Estimated bits per latent (sum of -log2 likelihoods of the rounded residuals; batch 1)."""
+        return self.latent_bits_map(x, rate).bits
+
+    # ------------------------------------------------------------------ rate range
+    @torch.no_grad()
+    def widen_anchors(self, anchors: int = 12) -> None:
+        """Staged widening (8 -> 12 anchors): new gain rows copy the last one; λ list extended."""
+        if not len(self.lambdas) < anchors <= len(LAMBDAS_12):
+            raise ValueError(f"can widen from {len(self.lambdas)} up to {len(LAMBDAS_12)} anchors, not {anchors}")
+        for table in self._gain_tables():
+            table.widen(anchors)
+        self.lambdas = LAMBDAS_12[:anchors]
+        self.config["anchors"] = anchors
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Also loads a checkpoint with fewer anchors (staged widening: missing gain rows copy the last)."""
+        state = dict(state_dict)
+        for name in ("gain", "inverse_gain", "scale_gain"):
+            key = f"{name}.table"
+            if key in state and state[key].shape[0] < len(self.lambdas):
+                t = state[key]
+                state[key] = torch.cat([t, t[-1:].repeat(len(self.lambdas) - t.shape[0], 1)])
+        return super().load_state_dict(state, strict=strict)
+
+
+@register_model("msinn", family="msinn", description="MSINN-VRLIC, paper size (≈12.3 M), continuous rate")
+def msinn(**overrides) -> MSINNVRLIC:
+    return MSINNVRLIC(**overrides)
+
+
+@register_model("msinn-mini", family="msinn", description="MSINN-VRLIC mini (≈2.75 M, design §8.3), continuous rate")
+def msinn_mini(**overrides) -> MSINNVRLIC:
+    config: dict[str, Any] = dict(depths=(2, 2, 2, 2), hidden=(64, 64, 64, 96), context_width=64, postnet="mini")
+    return MSINNVRLIC(**{**config, **overrides})

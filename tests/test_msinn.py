@@ -1,0 +1,146 @@
+"""MSINN-VRLIC: exact INN inversion, bit-exact coding at any real rate, monotone rate, training step, sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from invlab.codecs.learned import LearnedCodec
+from invlab.io.images import crop, pad_to_multiple, to_tensor, to_uint8
+from invlab.models import create_model
+from invlab.models.base import count_parameters
+from invlab.models.msinn import LAMBDAS_12
+from invlab.weights import load_model
+
+
+@pytest.fixture(scope="module")
+def mini():
+    """Untrained msinn-mini with non-identity couplings and post-net."""
+    torch.manual_seed(0)
+    model = load_model("msinn-mini", pretrained=False)
+    _perturb(model)
+    return model
+
+
+def _crop(kodak_dir, h: int, w: int) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(kodak_dir / "kodim23.png") as img:
+        rgb = np.asarray(img.convert("RGB"))[180 : 180 + h, 300 : 300 + w].copy()
+    return to_tensor(rgb)
+
+
+def _perturb(model: torch.nn.Module, std: float = 0.02) -> None:
+    """Give the zero-initialised coupling heads random weights, so the couplings are not identities."""
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.add_(std * torch.randn_like(p))
+
+
+@pytest.mark.parametrize("name, target", [("msinn", 12.34e6), ("msinn-mini", 2.75e6)])
+def test_parameter_count_and_exact_inn_inversion(name, target):
+    model = create_model(name)
+    assert abs(count_parameters(model) - target) / target < 0.05
+    x = torch.rand(2, 3, 32, 48)
+    model.flow.train()(x)  # ActNorm data-dependent init
+    _perturb(model.flow)
+    model.flow.eval()
+    with torch.no_grad():
+        latents = model.flow(x)
+        assert [tuple(y.shape[1:]) for y in latents] == [(6, 16, 24), (12, 8, 12), (24, 4, 6), (48, 2, 3), (48, 2, 3)]
+        assert (model.flow.inverse(latents) - x).abs().max() <= 1e-5
+
+
+def test_training_forward_gives_finite_loss_and_gradients(kodak_dir):
+    model = create_model("msinn-mini").train()
+    x = torch.cat([_crop(kodak_dir, 32, 48), torch.rand(1, 3, 32, 48)])
+    rate = torch.tensor([0.0, 6.5])  # per-sample, fractional allowed
+    out = model(x, rate)
+    assert out["x_hat"].shape == x.shape and set(out["likelihoods"]) == {"y1", "y2", "y3", "y4", "y5"}
+    loss = model.rd_loss(x, out, rate)
+    loss["loss"].backward()
+    assert torch.isfinite(loss["loss"])
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert model.flow.levels[0].blocks[1].blocks[2].net[1].weight.grad.abs().sum() > 0  # coupling head learns
+
+
+@pytest.mark.parametrize("rate", [0.0, 2.5, 7.0])
+def test_decoder_output_equals_encoder_reconstruction(mini, kodak_dir, rate):
+    x = _crop(kodak_dir, 48, 32)  # non-square
+    enc = mini.compress(x, rate)
+    assert len(enc["strings"]) == 1  # one rANS stream for all five slices
+    dec = mini.decompress(enc["strings"], enc["shape"], rate)
+    with torch.inference_mode():
+        recon = mini(x, rate)["x_hat"].clamp(0, 1)  # eval forward: the encoder-side reconstruction
+    assert torch.equal(dec["x_hat"], recon)
+
+
+def test_learned_codec_round_trip_is_bit_exact(small_rgb):
+    codec = LearnedCodec("msinn-mini", pretrained=False)
+    assert codec.rates == tuple(float(i) for i in range(8))
+    data = codec.encode(small_rgb, 3.3)
+    decoded = codec.decode(data)
+    model = codec.model(3.3)
+    x, _ = pad_to_multiple(to_tensor(small_rgb), model.pad_multiple)
+    with torch.inference_mode():
+        recon = to_uint8(crop(model(x, 3.3)["x_hat"].clamp(0, 1), *small_rgb.shape[:2]))
+    assert decoded.shape == small_rgb.shape
+    assert np.array_equal(decoded, recon)
+
+
+def test_bpp_is_monotonic_in_rate_on_real_bitstreams(mini, kodak_dir):
+    x = _crop(kodak_dir, 64, 64)
+    sizes = [len(mini.compress(x, r)["strings"][0]) for r in (0.0, 1.0, 2.5, 4.0, 5.5, 7.0)]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+
+
+def test_fractional_rate_interpolates_gains_geometrically(mini):
+    g = mini.gain(torch.tensor([2.0, 2.5, 3.0]))
+    assert torch.allclose(g[1], (g[0] * g[2]).sqrt(), rtol=1e-5)
+    with pytest.raises(ValueError):
+        mini.check_rate(7.5)
+
+
+def test_variants_without_lrp_and_postnet_round_trip(kodak_dir):
+    model = load_model("msinn-mini", pretrained=False, lrp=False, postnet=None)
+    assert model.postnet is None and all(s.lrp is None for s in model.slices)
+    x = _crop(kodak_dir, 32, 32)
+    enc = model.compress(x, 1.5)
+    with torch.inference_mode():
+        recon = model(x, 1.5)["x_hat"].clamp(0, 1)
+    assert torch.equal(model.decompress(enc["strings"], enc["shape"], 1.5)["x_hat"], recon)
+
+
+def test_paper_size_model_codes_on_cpu(kodak_dir):
+    model = load_model("msinn", pretrained=False)
+    x = _crop(kodak_dir, 32, 32)
+    enc = model.compress(x, 4.0)
+    with torch.inference_mode():
+        recon = model(x, 4.0)["x_hat"].clamp(0, 1)
+    assert torch.equal(model.decompress(enc["strings"], enc["shape"], 4.0)["x_hat"], recon)
+
+
+def test_widening_to_twelve_anchors():
+    model = create_model("msinn-mini")
+    state = model.state_dict()
+    model.widen_anchors(12)
+    assert model.lambdas == LAMBDAS_12 and model.rate_range == (0.0, 11.0)
+    assert torch.equal(model.gain.table[11], model.gain.table[7])
+    wide = create_model("msinn-mini", anchors=12)
+    wide.load_state_dict(state)  # an 8-anchor checkpoint loads into the 12-anchor model (staged widening)
+    assert torch.equal(wide.inverse_gain.table[10], state["inverse_gain.table"][7])
+
+
+def test_bits_estimate_and_per_scale_maps(mini, kodak_dir):
+    x = _crop(kodak_dir, 32, 48)
+    view = mini.latent_bits_map(x, 5.0)
+    assert view.names == ["y1", "y2", "y3", "y4", "y5"]
+    assert [m.shape for m in view.bit_maps] == [(16, 24), (8, 12), (4, 6), (2, 3), (2, 3)]
+    assert [y.shape[0] for y in view.latents] == [6, 12, 24, 48, 48]
+    assert all(np.isfinite(m).all() and (m >= 0).all() for m in view.bit_maps)
+    bits = mini.estimate_bits(x, 5.0)
+    assert bits == pytest.approx(view.bits) and view.bpp == pytest.approx(sum(bits.values()) / (32 * 48))
+    assert not mini.training
