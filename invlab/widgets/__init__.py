@@ -1,0 +1,9 @@
+"""Notebook workbench: the logic behind the notebooks, unit-tested without a browser.
+
+- :mod:`~invlab.widgets.sources`       images, models and codecs to choose from (and what is missing)
+- :mod:`~invlab.widgets.measure`       quality numbers, error maps, zoomed crops, equal-bpp search
+- :mod:`~invlab.widgets.render`        arrays -> PNG bytes / heat maps for ``ipywidgets.Image``
+- :mod:`~invlab.widgets.rate_control`  :class:`RateControlApp` (notebook 01)
+- :mod:`~invlab.widgets.scales`        per-scale latents and bits (notebook 02)
+- :mod:`~invlab.widgets.teaching`      invertibility demonstrations (notebook 05)
+"""

@@ -1,0 +1,125 @@
+"""Per-scale latents and their bits (notebook 02), for any model through a small protocol.
+
+- latents: ``model.flow(x)`` (a :class:`~invlab.flows.MultiScaleFlow`: y1 fine ... yL coarse);
+- bits per latent position: ``model.latent_bits_map(x, rate)`` when the model has it (MSINN), else
+  ``-log2`` of the likelihoods that ``model(x, rate)`` returns in eval mode, summed over channels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from invlab.io.images import pad_to_multiple, to_tensor
+from invlab.models.base import InvlabModel
+from invlab.widgets import render
+
+
+def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1], padded to the model's multiple."""
+    return pad_to_multiple(to_tensor(rgb), model.pad_multiple)[0]
+
+
+@torch.no_grad()
+def latents(model: InvlabModel, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model's latents by name, fine to coarse (``y1`` ... ``yL``)."""
+    return {f"y{i + 1}": y for i, y in enumerate(model.flow(x))}
+
+
+def _as_map(bits: torch.Tensor) -> np.ndarray:
+    """Sum every axis but the last two: (…, h, w) -> (h, w) float64."""
+    bits = bits.detach().double()
+    return bits.reshape(-1, *bits.shape[-2:]).sum(0).numpy()
+
+
+@torch.no_grad()
+def bits_maps(model: InvlabModel, x: torch.Tensor, rate: float) -> dict[str, np.ndarray]:
+    """Estimated bits per latent position, one (h, w) map per scale (``-log2 p`` summed over channels)."""
+    rate = model.check_rate(rate)
+    if hasattr(model, "latent_bits_map"):
+        maps = model.latent_bits_map(x, rate)
+        if hasattr(maps, "bit_maps"):  # MSINN's LatentBits: names + (h, w) maps, fine to coarse
+            items = zip(maps.names, (torch.as_tensor(m) for m in maps.bit_maps), strict=True)
+        elif isinstance(maps, dict):
+            items = maps.items()
+        else:
+            items = ((f"y{i + 1}", m) for i, m in enumerate(maps))
+        return {name: _as_map(m) for name, m in items}
+    out = model(x, rate=torch.tensor([rate]))
+    return {name: _as_map(-torch.log2(lk)) for name, lk in out["likelihoods"].items()}
+
+
+def bits_table(model: InvlabModel, x: torch.Tensor, rates: list[float], pixels: int | None = None) -> pd.DataFrame:
+    """One row per (rate, scale): ``bits``, ``bpp`` and ``share`` of that rate's bits.
+
+    ``pixels``: the image's pixel count for bpp (default: the padded input's).
+    """
+    pixels = pixels or x.shape[-2] * x.shape[-1]
+    rows = []
+    for rate in rates:
+        maps = bits_maps(model, x, rate)
+        total = sum(float(m.sum()) for m in maps.values())
+        rows += [{"rate": float(rate), "scale": name, "bits": float(m.sum()), "bpp": float(m.sum()) / pixels,
+                  "share": float(m.sum()) / total if total > 0 else math.nan} for name, m in maps.items()]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- figures
+def share_figure(table: pd.DataFrame) -> go.Figure:
+    """Share of the bits per scale as the rate changes (stacked areas)."""
+    fig = px.area(table, x="rate", y="share", color="scale", title="share of bits per scale vs rate",
+                  labels={"share": "share of the estimated bits"})
+    return fig.update_layout(yaxis_tickformat=".0%", height=360)
+
+
+def bpp_figure(table: pd.DataFrame) -> go.Figure:
+    """Estimated bpp per scale vs rate."""
+    fig = px.line(table, x="rate", y="bpp", color="scale", markers=True, title="estimated bits per scale vs rate",
+                  labels={"bpp": "bits per image pixel"})
+    return fig.update_layout(height=360)
+
+
+def channel_mosaic(y: torch.Tensor, max_channels: int = 16) -> np.ndarray:
+    """Up to ``max_channels`` channels of a (1, C, h, w) latent tiled in a near-square grid, each scaled to [0, 1]."""
+    chans = y[0, :max_channels].double().numpy()
+    lo, hi = chans.min(axis=(1, 2), keepdims=True), chans.max(axis=(1, 2), keepdims=True)
+    chans = (chans - lo) / np.where(hi > lo, hi - lo, 1.0)
+    cols = math.ceil(math.sqrt(len(chans)))
+    rows = math.ceil(len(chans) / cols)
+    h, w = chans.shape[1:]
+    grid = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1))
+    for k, c in enumerate(chans):
+        r, q = divmod(k, cols)
+        grid[r * (h + 1) : r * (h + 1) + h, q * (w + 1) : q * (w + 1) + w] = c
+    return grid
+
+
+def channels_figure(named: dict[str, torch.Tensor], max_channels: int = 16) -> go.Figure:
+    """One panel per scale: its channels as grey images (each channel min-max normalised)."""
+    fig = make_subplots(rows=1, cols=len(named), subplot_titles=[
+        f"{n}: {y.shape[1]} ch @ {y.shape[2]}×{y.shape[3]}" for n, y in named.items()])
+    for i, y in enumerate(named.values(), start=1):
+        fig.add_trace(go.Heatmap(z=channel_mosaic(y, max_channels), colorscale="gray", showscale=False), 1, i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}", showticklabels=False, row=1, col=i)
+        fig.update_xaxes(showticklabels=False, row=1, col=i)
+    return fig.update_layout(height=320, title=f"latent channels (first {max_channels} per scale)")
+
+
+def overlay_figure(rgb: np.ndarray, maps: dict[str, np.ndarray], padded_height: int) -> go.Figure:
+    """Bits per position of each scale, enlarged onto the image and laid over it (bright = many bits).
+
+    ``padded_height`` is the height of the model input the maps were computed on (the image, padded).
+    """
+    panels = np.stack([render.overlay(rgb, m, padded_height // m.shape[0]) for m in maps.values()])
+    fig = px.imshow(panels, facet_col=0, facet_col_wrap=min(len(maps), 3), binary_string=True)
+    for ann, (name, m) in zip(fig.layout.annotations, maps.items(), strict=True):
+        ann.text = f"{name}: {m.sum():.0f} bits"
+    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+    return fig.update_layout(title="spatial bit maps per scale (bits per latent position, over the image)",
+                             height=300 * math.ceil(len(maps) / 3))

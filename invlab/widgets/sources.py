@@ -1,0 +1,99 @@
+"""What the notebooks can choose from: Kodak images or a user file, registered models, classical codecs.
+
+Every chooser says plainly what is missing instead of failing: a model without shipped weights opens
+untrained (with :data:`UNTRAINED_BANNER`), a codec that is not available yet gives its reason.
+"""
+
+from __future__ import annotations
+
+import io
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from invlab.codecs.base import Codec
+from invlab.codecs.learned import LearnedCodec, learned_codec
+from invlab.errors import InvlabError
+from invlab.io.images import from_pil, load_image
+from invlab.models import create_model, get_spec, list_models
+from invlab.weights import REPO_ROOT, has_weights
+
+KODAK_DIR = REPO_ROOT / "data" / "kodak"
+PREFERRED_MODELS = ("msinn-mini", "tiny-flow")
+CLASSICAL_CODECS = ("jpeg", "webp", "avif", "hevc444", "jpeg2000")  # integer knobs, fast enough for a slider
+UNTRAINED_BANNER = "untrained: no trained weights shipped yet — numbers are not results"
+
+
+def kodak_images() -> list[str]:
+    """Names of the Kodak images shipped in ``data/kodak`` (``kodim01`` ...)."""
+    return sorted(p.stem for p in KODAK_DIR.glob("kodim*.png"))
+
+
+def center_crop(rgb: np.ndarray, size: int | None) -> np.ndarray:
+    """The central ``size`` x ``size`` square (the whole image when ``size`` is None or larger)."""
+    if size is None:
+        return rgb
+    h, w = rgb.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return np.ascontiguousarray(rgb[top : top + size, left : left + size])
+
+
+def load_rgb(choice: str | Path, crop: int | None = None) -> np.ndarray:
+    """An 8-bit RGB image: a Kodak name (``"kodim23"``) or a path to any image file."""
+    path = KODAK_DIR / f"{choice}.png" if str(choice) in kodak_images() else Path(choice)
+    return center_crop(load_image(path).rgb, crop)
+
+
+def decode_upload(content: bytes) -> np.ndarray:
+    """RGB of an uploaded image file (``ipywidgets.FileUpload`` content)."""
+    with Image.open(io.BytesIO(content)) as img:
+        img.load()
+        return from_pil(img).rgb
+
+
+def learned_models(variable_rate_only: bool = False) -> list[str]:
+    """Registered learned models, preferred ones first (``msinn-mini`` when it exists, else ``tiny-flow``)."""
+    names = list_models()
+    ordered = [n for n in PREFERRED_MODELS if n in names] + [n for n in names if n not in PREFERRED_MODELS]
+    return [n for n in ordered if is_variable_rate(n)] if variable_rate_only else ordered
+
+
+@cache
+def is_variable_rate(name: str) -> bool:
+    return bool(create_model(name).variable_rate)
+
+
+def default_model() -> str:
+    return learned_models()[0]
+
+
+def open_learned(name: str) -> LearnedCodec:
+    """The learned codec for ``name``: trained weights when shipped, else the untrained deterministic init."""
+    return learned_codec(name, pretrained=has_weights(name))
+
+
+def model_status(name: str) -> str:
+    """One line for the notebook: trained weights, or :data:`UNTRAINED_BANNER`."""
+    family = get_spec(name).family
+    if has_weights(name):
+        return f"{name} ({family}): trained weights shipped"
+    return f"{name} ({family}): {UNTRAINED_BANNER}"
+
+
+def classical_codec(name: str) -> tuple[Codec | None, str]:
+    """``(codec, "")`` or ``(None, why it is not available)``."""
+    try:
+        from invlab.codecs.registry import get_codec
+    except ModuleNotFoundError:
+        return None, "classical codecs are not built yet (invlab.codecs.registry missing)"
+    try:
+        return get_codec(name), ""
+    except (InvlabError, ImportError, RuntimeError) as err:
+        return None, f"{name} not available: {err}"
+
+
+def classical_names() -> list[str]:
+    """The classical codecs that open on this machine."""
+    return [n for n in CLASSICAL_CODECS if classical_codec(n)[0] is not None]

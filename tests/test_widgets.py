@@ -1,0 +1,192 @@
+"""The workbench logic behind notebooks 00/01/02/05, tested without a browser (untrained models)."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from invlab.codecs.base import Codec
+from invlab.io.images import ImageData
+from invlab.widgets import render, scales, sources, teaching
+from invlab.widgets.measure import Zoom, error_map, match_bpp, quality
+from invlab.widgets.rate_control import RateControlApp
+
+
+# ---------------------------------------------------------------------- sources
+def test_default_model_prefers_msinn():
+    names = sources.learned_models()
+    assert sources.default_model() == ("msinn-mini" if "msinn-mini" in names else "tiny-flow")
+    assert "tiny-flow" in sources.learned_models(variable_rate_only=True)
+
+
+def test_images_and_uploads(small_rgb):
+    assert len(sources.kodak_images()) == 24
+    assert sources.load_rgb("kodim23", 64).shape == (64, 64, 3)
+    buf = io.BytesIO()
+    Image.fromarray(small_rgb).save(buf, format="PNG")
+    assert np.array_equal(sources.decode_upload(buf.getvalue()), small_rgb)
+
+
+def test_missing_things_are_said_plainly():
+    assert sources.UNTRAINED_BANNER in sources.model_status("tiny-flow")
+    codec, why = sources.classical_codec("no-such-codec")
+    assert codec is None and why
+
+
+# ---------------------------------------------------------------------- measure and render
+class FakeCodec(Codec):
+    """bpp grows by 0.1 per quality step (or shrinks, QP-like); the payload is just bytes."""
+
+    name = "fake"
+    rates = (1, 50)
+
+    def __init__(self, qp_like: bool = False):
+        self.higher_is_fewer_bits = qp_like
+        self.calls = 0
+
+    def encode(self, rgb, rate):
+        self.calls += 1
+        step = 51 - rate if self.higher_is_fewer_bits else rate
+        return bytes(int(step * rgb.shape[0] * rgb.shape[1] * 0.1 / 8))
+
+    def decode(self, data):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("qp_like", [False, True])
+def test_match_bpp_finds_the_closest_setting(qp_like):
+    rgb = np.zeros((80, 80, 3), np.uint8)
+    codec = FakeCodec(qp_like)
+    match = match_bpp(codec, rgb, 2.04)
+    assert match.bpp == pytest.approx(2.0, abs=0.01)
+    assert match.rate == (31 if qp_like else 20)
+    assert codec.calls <= 8  # a binary search, not a sweep
+    assert match_bpp(FakeCodec(qp_like), rgb, 99.0).bpp == pytest.approx(5.0, abs=0.01)  # end of the range
+
+
+def test_quality_error_map_zoom_render(small_rgb):
+    noisy = np.clip(small_rgb.astype(int) + 3, 0, 255).astype(np.uint8)
+    q = quality(small_rgb, noisy)
+    assert 35 < q["psnr"] < 40 and math.isnan(q["ms_ssim"])  # 48x40 is too small for MS-SSIM
+    assert error_map(small_rgb, small_rgb).max() == 0
+    assert Zoom.centred(small_rgb.shape, 32).cut(small_rgb, 3).shape == (96, 96, 3)
+    assert render.png(render.heat(error_map(small_rgb, noisy), 32)).startswith(b"\x89PNG")
+    assert render.overlay(small_rgb, np.ones((7, 5)), factor=8).shape == small_rgb.shape
+
+
+# ---------------------------------------------------------------------- notebook 01
+@pytest.fixture(scope="module")
+def app():
+    return RateControlApp("kodim23", "tiny-flow", "jpeg", crop=64)
+
+
+def test_slider_callback_updates_every_view(app):
+    app.rate.value = app.rate.min
+    before = (app.bpp_label.value, app.recon_view.value, app.rd_view.value)
+    app.rate.value = app.rate.max  # the observer runs update(), as dragging does
+    after = (app.bpp_label.value, app.recon_view.value, app.rd_view.value)
+    assert all(a != b for a, b in zip(before, after, strict=True))
+    assert "bpp" in app.bpp_label.value and "PSNR" in app.stats.value
+    assert sources.UNTRAINED_BANNER in app.banner.value
+    assert app.timing.value.startswith("update took")
+
+
+def test_point_is_the_real_decoded_file_and_cached(app):
+    rate = 1.3
+    point = app.point(rate)
+    codec = app.codec
+    data = codec.encode_image(ImageData(app.rgb), rate)
+    assert point.bpp == 8 * len(data) / (64 * 64)
+    assert np.array_equal(point.decoded, codec.decode(data))
+    assert app.point(rate) is point
+
+
+def test_bpp_grows_with_rate_and_classical_matches(app):
+    curve = app.rd_curve()
+    assert list(curve["rate"]) == list(app.codec.rates)
+    assert curve["bpp"].is_monotonic_increasing
+    classical = app.classical_at(1.0)
+    if classical is None:
+        pytest.skip(sources.classical_codec("jpeg")[1])
+    assert classical.codec == "jpeg" and classical.decoded.shape == app.rgb.shape
+
+
+def test_upload_and_benchmark(app, small_rgb):
+    app.add_image("mine.png", small_rgb)  # 48x40: smaller than the 64 crop, kept whole
+    assert app.image_box.value == "upload: mine.png" and app.rgb.shape == (48, 40, 3)
+    bench = app.benchmark([0.5, 1.5])
+    assert len(bench) == 2 and (bench.seconds > 0).all()
+    app.image_box.value = "kodim23"
+    assert app.rgb.shape == (64, 64, 3)
+    assert app.widget.children
+
+
+# ---------------------------------------------------------------------- notebook 02
+@pytest.fixture(scope="module")
+def tiny():
+    return sources.open_learned("tiny-flow").model(0.0)
+
+
+def test_bits_maps_match_the_likelihoods(tiny, small_rgb):
+    x = scales.model_input(tiny, small_rgb)
+    lat = scales.latents(tiny, x)
+    assert list(lat) == ["y1", "y2"] and lat["y1"].shape[-2:] == (24, 20)
+    maps = scales.bits_maps(tiny, x, 1.0)
+    with torch.no_grad():
+        lk = tiny(x, rate=torch.tensor([1.0]))["likelihoods"]
+    for name, m in maps.items():
+        assert m.shape == lat[name].shape[-2:]
+        assert m.sum() == pytest.approx(float(-torch.log2(lk[name].double()).sum()), rel=1e-6)
+
+
+def test_latent_bits_map_protocol_is_used_when_present(tiny, small_rgb):
+    class WithMaps(torch.nn.Module):
+        pad_multiple, check_rate = 4, staticmethod(float)
+
+        def latent_bits_map(self, x, rate):
+            return [torch.ones(1, 3, 4, 4), torch.full((2, 2), rate)]
+
+    maps = scales.bits_maps(WithMaps(), torch.zeros(1, 3, 8, 8), 2.0)
+    assert {k: float(v.sum()) for k, v in maps.items()} == {"y1": 48.0, "y2": 8.0}
+
+
+def test_bits_table_and_figures(tiny, small_rgb):
+    x = scales.model_input(tiny, small_rgb)
+    table = scales.bits_table(tiny, x, [0.0, 2.0], pixels=48 * 40)
+    assert table.groupby("rate")["share"].sum().tolist() == pytest.approx([1.0, 1.0])
+    assert (table[table.rate == 2.0].bits.values > table[table.rate == 0.0].bits.values).all()
+    for fig in (scales.share_figure(table), scales.bpp_figure(table), scales.channels_figure(scales.latents(tiny, x)),
+                scales.overlay_figure(small_rgb, scales.bits_maps(tiny, x, 1.0), x.shape[-2])):
+        assert fig.data
+
+
+# ---------------------------------------------------------------------- notebook 05
+def test_teaching_demonstrations(tiny, small_rgb):
+    demo = teaching.coupling_demo(small_rgb)
+    assert demo["mean |y - x|"] > 1e-3 and demo["max |x_back - x|"] < 1e-5
+    x = scales.model_input(tiny, small_rgb)
+    assert teaching.flow_roundtrip(tiny, x) < 1e-5
+    table, images = teaching.quantise_scales(tiny, x, 0.5)
+    assert list(table.quantised) == ["y1", "y2", "all"] and set(images) == {"y1", "y2", "all"}
+    assert table["PSNR (dB)"].iloc[-1] <= table["PSNR (dB)"].iloc[:2].min() + 1e-9
+    ae = teaching.autoencoder_table(small_rgb, keeps=(1, 6, 12))
+    psnrs = ae["PSNR without quantisation (dB)"].tolist()
+    assert psnrs[0] < psnrs[1] and math.isinf(psnrs[2])
+
+
+def test_msinn_bit_maps_are_per_scale(small_rgb):
+    from invlab.models import create_model
+
+    model = create_model("msinn-mini")
+    model.init_for_inference()
+    model.eval()
+    x = scales.model_input(model, small_rgb)
+    maps = scales.bits_maps(model, x, 3.0)
+    assert list(maps) == ["y1", "y2", "y3", "y4", "y5"]
+    assert [m.shape for m in maps.values()][:3] == [(x.shape[2] // s, x.shape[3] // s) for s in (2, 4, 8)]
+    assert sum(float(m.sum()) for m in maps.values()) > 0
