@@ -106,6 +106,17 @@ def test_point_is_the_real_decoded_file_and_cached(app):
     assert app.point(rate) is point
 
 
+def test_neighbouring_positions_are_prefetched(app):
+    app.update(1.0)
+    app.wait_for_prefetch()
+    step = app.rate.step
+    for rate in (1.0 - 2 * step, 1.0 - step, 1.0 + step, 1.0 + 2 * step):
+        assert app._key(rate) in app._points
+    coded = app._points[app._key(1.0 + step)]
+    app.rate.value = 1.0 + step  # a cache hit: the prefetched point is what is shown
+    assert app.point(app.rate.value) is coded and app.bpp_label.value == f"<b>{coded.bpp:.4f} bpp</b>"
+
+
 def test_bpp_grows_with_rate_and_classical_matches(app):
     curve = app.rd_curve()
     assert list(curve["rate"]) == list(app.codec.rates)
@@ -120,7 +131,7 @@ def test_upload_and_benchmark(app, small_rgb):
     app.add_image("mine.png", small_rgb)  # 48x40: smaller than the 64 crop, kept whole
     assert app.image_box.value == "upload: mine.png" and app.rgb.shape == (48, 40, 3)
     bench = app.benchmark([0.5, 1.5])
-    assert len(bench) == 2 and (bench.seconds > 0).all()
+    assert len(bench) == 2 and (bench["cold (s)"] > 0).all() and (bench["next step (s)"] > 0).all()
     app.image_box.value = "kodim23"
     assert app.rgb.shape == (64, 64, 3)
     assert app.widget.children
