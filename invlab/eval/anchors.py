@@ -65,8 +65,16 @@ def load_curve(path: str | Path, name: str | None = None) -> Curve:
         psnr=np.asarray(psnr, float)[order],
         ms_ssim=None if ms is None else np.asarray(ms, float)[order],
         description=data.get("description", ""),
-        source=str(path),
+        source=_display_path(path),
     )
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside (results files then carry no machine paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(DATA_DIR.resolve().parent))
+    except ValueError:
+        return str(path)
 
 
 def list_anchors() -> list[str]:
