@@ -1,0 +1,192 @@
+"""``invlab evaluate``: output files and fields, real-byte overhead, rates, refusals, no overwrite, resume.
+
+Every model here is untrained (no weights exist): the numbers only exercise the plumbing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import invlab.eval.evaluate as ev
+from invlab.cli import main
+from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.registry import get_codec
+from invlab.errors import InvlabError, OutputExistsError
+from invlab.eval.anchors import load_anchor, load_curve
+from invlab.io.images import load_image, pad_to_multiple, to_tensor
+
+KODAK = Path(__file__).resolve().parents[1] / "data" / "kodak"
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    """Two 64x64 Kodak crops."""
+    folder = tmp_path_factory.mktemp("crops")
+    for i, box in ((1, (0, 0, 64, 64)), (23, (300, 200, 364, 264))):
+        Image.open(KODAK / f"kodim{i:02d}.png").crop(box).save(folder / f"kodim{i:02d}.png")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _no_weights(tmp_path, monkeypatch):
+    """An empty weights folder: every model is untrained here, whatever the checkout ships."""
+    (tmp_path / "weights").mkdir()
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "weights"))
+
+
+def _run(crops: Path, out: Path | None = None, **kwargs) -> Path:
+    kwargs = {"untrained": True, "progress": False, "rates": [0.0, 1.0], **kwargs}
+    return ev.evaluate_model("tiny-flow", crops, out=out, **kwargs)
+
+
+def test_outputs_fields_and_overhead_from_real_bytes(crops, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _run(crops, rates=None, command="invlab evaluate tiny-flow --untrained")
+    assert path == Path("results") / crops.name / "tiny-flow-eval-untrained.json"  # the name says untrained
+    data = json.loads(path.read_text())
+    rates = [0.0, 0.5, 1.0, 1.5, 2.0]  # anchors 0..2 and the midpoints (--fractional 1)
+    assert [s["rate"] for s in data["summary"]] == rates and sorted(data["results"]["rate"]) == rates
+    assert data["name"] == path.stem and "UNTRAINED" in data["description"]
+    meta = data["meta"]
+    assert meta["trained"] is False and meta["family"] == "tiny" and meta["parameters"] > 0
+    assert len(meta["weights"][0]["weights_hash"]) == 16 and meta["weights"][0]["file"] is None
+    assert meta["threads"] == 1 and meta["torch"] == torch.__version__ and meta["date"] and meta["command"]
+    assert data["bd"] == {} and "not Kodak" in data["bd_note"]  # Kodak anchors only for Kodak
+    assert len(load_curve(path).bpp) == 5  # the RD tools read it
+    from compressai.utils.plot.__main__ import parse_json_file
+
+    assert len(parse_json_file(path, "psnr")["ys"]) == 5
+
+    df = pd.read_csv(path.with_suffix(".csv"))
+    assert len(df) == 2 * 5 and set(df["image"]) == {"kodim01", "kodim23"}
+    assert df["decode_matches_forward"].all() and (df["forward_max_abs_diff"] == 0).all()
+    assert df["ms-ssim-rgb"].isna().all()  # 64 px is below MS-SSIM's 161 px minimum: NaN, not a number
+    est_bits = df["estimated_bits_y1"] + df["estimated_bits_y2"]
+    assert np.allclose(df["estimated_bpp"], est_bits / (64 * 64))
+    assert np.allclose(df["overhead_pct"], 100 * (8 * df["bytes"] / est_bits - 1))
+    assert (df["container_bytes"] > 0).all() and (df["bytes"] == df["stream_bytes"] + df["container_bytes"]).all()
+    row = df[(df["image"] == "kodim23") & (df["rate"] == 1.5)].iloc[0]
+    data = get_codec("tiny-flow", pretrained=False).encode(load_image(crops / "kodim23.png").rgb, 1.5)
+    assert row["bytes"] == len(data) and row["bpp"] == 8 * len(data) / (64 * 64)  # bytes of the whole file
+
+
+def test_variable_rate_defaults_and_estimate_equals_estimate_bits(crops):
+    codec = get_codec("msinn-mini", pretrained=False)
+    assert ev.default_rates(codec, 0) == [float(r) for r in range(8)]
+    assert ev.default_rates(codec, 1)[:4] == [0.0, 0.5, 1.0, 1.5] and len(ev.default_rates(codec, 1)) == 15
+    assert ev.default_rates(codec, 2)[:3] == [0.0, 0.333333, 0.666667]
+    rgb = load_image(crops / "kodim23.png").rgb
+    bits, _ = ev.estimate(codec, rgb, 2.5)
+    x, _ = pad_to_multiple(to_tensor(rgb), 16)
+    assert bits == pytest.approx(codec.model(2.5).estimate_bits(x, 2.5), rel=1e-6)
+
+
+def test_msinn_mini_fractional_rates_options_and_bd(crops, tmp_path, monkeypatch):
+    monkeypatch.setattr(ev, "NAMED", {"kodak": crops})  # let the crops stand in for Kodak: BD is computed
+    path = ev.evaluate_model("msinn-mini", crops, rates=[0.0, 0.5, 1.0], limit=1, untrained=True,
+                             options={"postnet": None}, out=tmp_path / "m-untrained.json", progress=False)
+    data = json.loads(path.read_text())
+    assert list(data["bd"]) == ["vtm", "msinn-8"] and "on 1 of the 24 images" in data["bd_note"]
+    assert "BD vs msinn-8" in ev.format_report(data)
+    assert [s["rate"] for s in data["summary"]] == [0.0, 0.5, 1.0] and data["meta"]["images"] == 1
+    assert data["meta"]["options"] == {"postnet": None} and data["meta"]["config"]["postnet"] is None
+    assert "post-net off" in ev.format_report(data)
+    assert all(s["decode_matches_forward"] == 1 for s in data["summary"])
+    assert ev.output_name("msinn-mini", False, {"postnet": None}) == "msinn-mini+postnet-none-eval-untrained"
+
+
+def test_fixed_rate_family_records_its_context_path(crops, tmp_path):
+    path = ev.evaluate_model("invcompress-mini-cb", crops, limit=1, untrained=True, out=tmp_path / "ic-untrained.json",
+                             progress=False)
+    data = json.loads(path.read_text())
+    assert data["results"]["rate"] == [0.0]  # untrained fixed-rate: rate index 0 only
+    assert data["meta"]["context"].startswith("checkerboard") and not data["meta"]["variable_rate"]
+    with pytest.raises(InvlabError, match="rate indices"):
+        ev.evaluate_model("invcompress-mini-cb", crops, rates=[1.0], untrained=True, out=tmp_path / "x-untrained.json")
+
+
+def test_bd_against_anchors():
+    vtm = load_anchor("vtm")
+    same = ev.bd_against(vtm.bpp, vtm.psnr, "vtm")
+    assert same["bd_rate_pct"] == pytest.approx(0, abs=1e-9) and same["psnr_overlap_db"] is not None
+    assert ev.bd_against(vtm.bpp * 1.1, vtm.psnr, "vtm")["bd_rate_pct"] == pytest.approx(10, abs=1e-6)
+    assert ev.bd_against([0.5], [30.0], "vtm")["bd_rate_pct"] is None  # one point: no curve
+    assert ev.published_anchor("msinn", 8) == "msinn-8" and ev.published_anchor("msinn", 12) == "msinn-12"
+    assert ev.published_anchor("invcompress", 1) == "invcompress" and ev.published_anchor("anfic", 1) is None
+
+
+def test_refuses_untrained_numbers_without_the_flag(crops, tmp_path, capsys):
+    out = tmp_path / "res" / "tiny-flow-eval.json"
+    assert main(["evaluate", "tiny-flow", "--dataset", str(crops), "--out", str(out)]) == 2
+    assert "--untrained" in capsys.readouterr().err and not out.parent.exists()
+    with pytest.raises(InvlabError, match="must say so in its name"):
+        _run(crops, out)
+
+
+def test_never_overwrites_without_force(crops, tmp_path):
+    out = tmp_path / "t-untrained.json"
+    _run(crops, out)
+    before = out.read_text()
+    with pytest.raises(OutputExistsError, match="--force"):
+        _run(crops, out)
+    assert out.read_text() == before
+    out.unlink()
+    with pytest.raises(OutputExistsError):  # the CSV counts too
+        _run(crops, out)
+    _run(crops, out, force=True)
+    assert out.exists()
+
+
+def test_resume_from_the_cache(crops, tmp_path, monkeypatch):
+    out = tmp_path / "t-untrained.json"
+    _run(crops, out, limit=1)
+    cache = tmp_path / "cache" / "t-untrained.jsonl"
+    assert len(cache.read_text().splitlines()) == 2
+
+    calls = []
+    real = ev.measure
+    monkeypatch.setattr(ev, "measure", lambda codec, rgb, rate: calls.append(rate) or real(codec, rgb, rate))
+    _run(crops, out, force=True)  # the second image only
+    assert len(calls) == 2
+    first = json.loads(out.read_text())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("coded although everything was cached")
+
+    monkeypatch.setattr(LearnedCodec, "encode_image", refuse)
+    _run(crops, out, force=True)
+    assert json.loads(out.read_text())["results"] == first["results"]
+
+    lines = cache.read_text().splitlines()  # lose one record and cut another short (an interrupted write)
+    cache.write_text("\n".join(lines[:-2]) + "\n" + lines[-2][:30])
+    monkeypatch.undo()
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "weights"))
+    calls.clear()
+    monkeypatch.setattr(ev, "measure", lambda codec, rgb, rate: calls.append(rate) or real(codec, rgb, rate))
+    _run(crops, out, force=True)
+    assert len(calls) == 2
+    assert json.loads(out.read_text())["results"]["bpp"] == first["results"]["bpp"]
+    _run(crops, out, force=True, threads=2)  # other thread count: timings are re-measured
+    assert len(calls) == 6 and json.loads(out.read_text())["meta"]["threads"] == 2
+    assert torch.get_num_threads() == 1  # restored after the run
+
+
+def test_cli_prints_the_table_and_has_help(crops, tmp_path, capsys):
+    out = tmp_path / "cli-untrained.json"
+    argv = ["evaluate", "tiny-flow", "--dataset", str(crops), "--untrained", "--rates", "0,2", "--no-progress",
+            "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "UNTRAINED" in printed and "overhead %" in printed and str(out) in printed
+    assert json.loads(out.read_text())["meta"]["command"].startswith("invlab evaluate tiny-flow")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = capsys.readouterr().out
+    assert all(flag in help_text for flag in ("--fractional", "--untrained", "--threads", "--force", "--limit"))
