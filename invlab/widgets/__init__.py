@@ -6,4 +6,5 @@
 - :mod:`~invlab.widgets.rate_control`  :class:`RateControlApp` (notebook 01)
 - :mod:`~invlab.widgets.scales`        per-scale latents and bits (notebook 02)
 - :mod:`~invlab.widgets.teaching`      invertibility demonstrations (notebook 05)
+- :mod:`~invlab.widgets.masks`         M-ANFIC / MS-ANFIC chosen quadtree masks and bits per level (notebook 02)
 """

@@ -1,8 +1,13 @@
 """Per-scale latents and their bits (notebook 02), for any model through a small protocol.
 
-- latents: ``model.flow(x)`` (a :class:`~invlab.flows.MultiScaleFlow`: y1 fine ... yL coarse);
-- bits per latent position: ``model.latent_bits_map(x, rate)`` when the model has it (MSINN), else
-  ``-log2`` of the likelihoods that ``model(x, rate)`` returns in eval mode, summed over channels.
+- latents: ``model.flow(x)`` (a :class:`~invlab.flows.MultiScaleFlow`: y1 fine ... yL coarse); for the ANFIC
+  family (no flow; ``level_names``), the decoded levels the encoder codes, ``model.compress(x)["y_hat"]``:
+  ``y`` (ANFIC) or ``v1`` fine ... ``vL`` coarse (M-ANFIC / MS-ANFIC, zero outside each level's mask);
+- bits per latent position: ``model.latent_bits_map(x, rate)`` when the model has it (MSINN, the ANFIC family:
+  latents and hyper-latents), else ``-log2`` of the likelihoods that ``model(x, rate)`` returns in eval mode,
+  summed over channels.
+
+For any other model, :func:`latents` raises :class:`NoLevelsViewError`, whose message a notebook can show as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from invlab.errors import InvlabError
 from invlab.io.images import pad_to_multiple, to_tensor
 from invlab.models.base import InvlabModel
 from invlab.widgets import render
@@ -26,10 +32,29 @@ def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
     return pad_to_multiple(to_tensor(rgb), model.pad_multiple)[0]
 
 
+class NoLevelsViewError(InvlabError):
+    """The model exposes no per-level view (latents or masks) that the workbench can show."""
+
+
+def name_of(model: InvlabModel) -> str:
+    """The registered name of a model (its class name when it was built by hand)."""
+    return getattr(model, "registry_name", type(model).__name__)
+
+
 @torch.no_grad()
 def latents(model: InvlabModel, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The model's latents by name, fine to coarse (``y1`` ... ``yL``)."""
-    return {f"y{i + 1}": y for i, y in enumerate(model.flow(x))}
+    """The model's latents by name, fine to coarse: ``y1`` ... ``yL`` of a flow (before quantisation), or the
+    ANFIC family's decoded levels (``y``; ``v1`` ... ``vL``, quantised, as coded; one encoder run)."""
+    if hasattr(model, "flow"):
+        return {f"y{i + 1}": y for i, y in enumerate(model.flow(x))}
+    if hasattr(model, "level_names"):
+        y_hat = model.compress(x)["y_hat"]
+        levels = y_hat if isinstance(y_hat, list) else [y_hat]
+        return {latent: y for (latent, _), y in zip(model.level_names, levels, strict=True)}
+    raise NoLevelsViewError(
+        f"{name_of(model)} exposes no per-scale latents (neither a multi-scale flow nor ANFIC-style latent levels); "
+        "notebook 02 shows them for msinn, tiny-flow and the ANFIC family"
+    )
 
 
 def _as_map(bits: torch.Tensor) -> np.ndarray:
