@@ -11,27 +11,12 @@ bytes/bpp and the mask choice are not meaningful. Each row also checks that deco
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
-import pandas as pd
 import torch
+from _common import best_time, run_one_image  # benchmarks/ is on sys.path when run as a script
 
-from invlab.io.images import load_image, pad_to_multiple, to_tensor
+from invlab.io.images import pad_to_multiple
 from invlab.models import count_parameters
 from invlab.weights import has_weights, load_model
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _best_time(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def _entropy_model(model) -> str:
@@ -45,8 +30,8 @@ def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
     trained = has_weights(name)
     model = load_model(name, pretrained=trained)
     x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-    t_enc, enc = _best_time(lambda: model.compress(x_pad), repeats)
-    t_dec, dec = _best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
+    t_enc, enc = best_time(lambda: model.compress(x_pad), repeats)
+    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
     depth_map = enc.get("depth_map")
     n_bytes = sum(len(s) for s in enc["strings"])
     row = {
@@ -66,19 +51,7 @@ def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default=str(REPO / "data" / "kodak" / "kodim01.png"))
-    parser.add_argument("--models", nargs="+", default=["anfic-mini", "manfic-mini", "msanfic-mini"])
-    parser.add_argument("--repeats", type=int, default=1, help="best of N runs")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    x = to_tensor(load_image(args.image).rgb)
-    rows = [bench(name, x, args.repeats) for name in args.models]
-    size = f"{x.shape[-1]}x{x.shape[-2]}"
-    print(f"{Path(args.image).name} {size}, CPU, {args.threads} thread(s), best of {args.repeats}")
-    with pd.option_context("display.width", 250, "display.max_columns", None):
-        print(pd.DataFrame(rows).to_string(index=False))
+    run_one_image(__doc__.splitlines()[0], ["anfic-mini", "manfic-mini", "msanfic-mini"], bench)
 
 
 if __name__ == "__main__":

@@ -10,27 +10,12 @@ each path, but bytes/bpp are not meaningful. Each row also checks that decode ==
 
 from __future__ import annotations
 
-import argparse
-import time
-from pathlib import Path
-
-import pandas as pd
 import torch
+from _common import best_time, run_one_image  # benchmarks/ is on sys.path when run as a script
 
-from invlab.io.images import load_image, pad_to_multiple, to_tensor
+from invlab.io.images import pad_to_multiple
 from invlab.models import count_parameters
 from invlab.weights import has_weights, load_model
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _best_time(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 @torch.no_grad()
@@ -38,9 +23,9 @@ def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
     trained = has_weights(name)
     model = load_model(name, pretrained=trained)
     x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-    t_enc, enc = _best_time(lambda: model.compress(x_pad), repeats)
-    t_dec, dec = _best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
-    t_fwd, _ = _best_time(lambda: model(x_pad), repeats)
+    t_enc, enc = best_time(lambda: model.compress(x_pad), repeats)
+    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
+    t_fwd, _ = best_time(lambda: model(x_pad), repeats)
     n_bytes = sum(len(s) for s in enc["strings"])
     return {
         "model": name,
@@ -56,19 +41,7 @@ def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", default=str(REPO / "data" / "kodak" / "kodim01.png"))
-    parser.add_argument("--models", nargs="+", default=["invcompress-mini", "invcompress-mini-cb"])
-    parser.add_argument("--repeats", type=int, default=1, help="best of N runs")
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    x = to_tensor(load_image(args.image).rgb)
-    rows = [bench(name, x, args.repeats) for name in args.models]
-    size = f"{x.shape[-1]}x{x.shape[-2]}"
-    print(f"{Path(args.image).name} {size}, CPU, {args.threads} thread(s), best of {args.repeats}")
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(pd.DataFrame(rows).to_string(index=False))
+    run_one_image(__doc__.splitlines()[0], ["invcompress-mini", "invcompress-mini-cb"], bench)
 
 
 if __name__ == "__main__":

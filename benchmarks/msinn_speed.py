@@ -14,34 +14,23 @@ that dominate one decode.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
+from _common import REPO, best_time  # benchmarks/ is on sys.path when run as a script
 
 from invlab.io.images import load_image, pad_to_multiple, to_tensor
 from invlab.models.base import count_parameters
 from invlab.weights import has_weights, load_model
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _best_time(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def bench(name: str, image: Path, rate: float, repeats: int, postnet: bool = True) -> dict:
     trained = has_weights(name)
     model = load_model(name, pretrained=trained, **({} if postnet else {"postnet": None}))
     x, _ = pad_to_multiple(to_tensor(load_image(image).rgb), model.pad_multiple)
-    t_enc, enc = _best_time(lambda: model.compress(x, rate), repeats)
-    t_dec, dec = _best_time(lambda: model.decompress(enc["strings"], enc["shape"], rate), repeats)
+    t_enc, enc = best_time(lambda: model.compress(x, rate), repeats)
+    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"], rate), repeats)
     with torch.inference_mode():
         recon = model(x, rate)["x_hat"].clamp(0, 1)
     return {

@@ -268,6 +268,29 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         )
 
 
+def _conditional_priors(
+    channels: Sequence[int],
+    hyper_channels: Sequence[int],
+    head_widths: Sequence[int],
+    cond: Sequence[int],
+    strides: Sequence[int],
+    mixtures: int,
+) -> list[LevelPrior]:
+    """One type-B conditional hyperprior per level (LeakyReLU), fine to coarse."""
+    return [
+        LevelPrior(
+            c,
+            nh,
+            w,
+            cond_channels=cc,
+            downsampling=_hyper_downsampling(s),
+            mixtures=mixtures,
+            activation=nn.LeakyReLU,
+        )
+        for c, nh, w, cc, s in zip(channels, hyper_channels, head_widths, cond, strides, strict=True)
+    ]
+
+
 class MANFIC(MaskedMultiScaleCodec):
     """M-ANFIC: LSUnit type A in every ANF step, type-B conditional hyperpriors (defaults: M-ANFIC-mini, §8.5)."""
 
@@ -300,18 +323,7 @@ class MANFIC(MaskedMultiScaleCodec):
         ]
         # level n is conditioned on the upsampled v̂_{n+1} (its width kept) [inferred]
         cond = [*channels[1:], 0]
-        priors = [
-            LevelPrior(
-                c,
-                nh,
-                w,
-                cond_channels=cc,
-                downsampling=_hyper_downsampling(s),
-                mixtures=mixtures,
-                activation=nn.LeakyReLU,
-            )
-            for c, nh, w, cc, s in zip(channels, hyper_channels, head_widths, cond, strides, strict=True)
-        ]
+        priors = _conditional_priors(channels, hyper_channels, head_widths, cond, strides, mixtures)
         super().__init__(
             flow,
             priors,
@@ -371,18 +383,7 @@ class MSANFIC(MaskedMultiScaleCodec):
         ]
         # level n is conditioned on the split twin's upsampled merge of the coarser levels (C_n wide) [inferred]
         cond = [*channels[:-1], 0]
-        priors = [
-            LevelPrior(
-                c,
-                nh,
-                w,
-                cond_channels=cc,
-                downsampling=_hyper_downsampling(s),
-                mixtures=mixtures,
-                activation=nn.LeakyReLU,
-            )
-            for c, nh, w, cc, s in zip(channels, hyper_channels, head_widths, cond, strides, strict=True)
-        ]
+        priors = _conditional_priors(channels, hyper_channels, head_widths, cond, strides, mixtures)
         super().__init__(
             flow,
             priors,
