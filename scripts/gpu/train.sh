@@ -9,7 +9,7 @@
 #   RATE_INDEX=          fixed-rate families: train/export NAME-q{RATE_INDEX} (its default λ)
 #   INIT_FROM=           weights .pt to start from when no run checkpoint exists (default: weights/NAME[-qI].pt if
 #                        committed); START_STEP=N continues the step count/LR schedule from there
-#   DEVICE=cuda          EVAL_DEVICE=$DEVICE   KODAK_LIMIT= (all 24)   FP16=0 (1: store weights as fp16)
+#   DEVICE=cuda          EVAL_DEVICE=$DEVICE   KODAK_LIMIT= (all 24)   FP16=1 (0: store weights as fp32)
 #   INVLAB_GIT_COMMIT=   the commit being trained (the device's copy has no .git)
 #   PYTHON=python3       OUT=$PWD/out (set by the device tool)   INSTALL_WHEELS=1 (0: a CPU test here)
 # Resume order: runs/RUN/last.pt (left on a warm machine or carried), then runs/RUN/last.pt.part-* (carried
@@ -58,8 +58,14 @@ EOF
 
 echo "== export (Kodak RD on $EVAL_DEVICE)"
 INVLAB_WEIGHTS=$OUT "$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --export --eval-device "$EVAL_DEVICE" \
-  ${KODAK_LIMIT:+--kodak-limit "$KODAK_LIMIT"} $([[ ${FP16:-0} == 1 ]] && echo --fp16)
+  ${KODAK_LIMIT:+--kodak-limit "$KODAK_LIMIT"} $([[ ${FP16:-1} == 1 ]] && echo --fp16)
 
 cp "$RUN/log.jsonl" "$OUT/log.jsonl"
-split -b 15M -d "$RUN/last.pt" "$OUT/last.pt.part-"  # the device returns files of at most 16 MiB
+# the device returns files of at most 16 MiB and 64 MiB in all: the checkpoint pieces go only where they fit
+room=$(( 60 * 1024 * 1024 - $(du -cb "$OUT" | tail -1 | cut -f1) ))
+if (( $(stat -c %s "$RUN/last.pt") <= room )); then
+  split -b 15M -d "$RUN/last.pt" "$OUT/last.pt.part-"
+else
+  echo "== checkpoint ($(du -h "$RUN/last.pt" | cut -f1)) left out: it does not fit in what the device returns"
+fi
 ls -l "$OUT"
