@@ -110,6 +110,28 @@ def test_cli_encode_info_decode(tmp_path, capsys):
     assert not (tmp_path / "o2.png").exists()
 
 
+@pytest.mark.parametrize("kind", ["gray", "rgba", "deep-rgb", "deep-gray", "1x1"])
+def test_cli_round_trips_every_supported_mode_to_a_file(tmp_path, kind):
+    import imagecodecs
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "in.png"
+    if kind.startswith("deep"):  # 16-bit PNG in, 16-bit PNG out
+        arr = rng.integers(0, 65536, (9, 13, 3) if kind == "deep-rgb" else (9, 13), dtype=np.uint16)
+        src.write_bytes(imagecodecs.png_encode(arr))
+    else:
+        shape = {"gray": (9, 13), "rgba": (9, 13, 4), "1x1": (1, 1, 3)}[kind]
+        arr = rng.integers(0, 256, shape, dtype=np.uint8)
+        Image.fromarray(arr).save(src)
+    enc, dec = tmp_path / "x.invl", tmp_path / "out.png"
+    assert cli_main(["encode", str(src), str(enc), "--model", "tiny-flow", "--untrained"]) == 0
+    assert cli_main(["decode", str(enc), str(dec), "--untrained"]) == 0
+    out = imagecodecs.png_decode(dec.read_bytes())
+    assert out.shape == arr.shape and out.dtype == arr.dtype
+    if kind == "rgba":
+        assert np.array_equal(out[..., 3], arr[..., 3])  # alpha is lossless
+
+
 def test_cli_help_runs():
     out = subprocess.run([sys.executable, "-m", "invlab.cli", "--help"],
                          capture_output=True, text=True, timeout=120)

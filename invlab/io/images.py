@@ -159,7 +159,7 @@ def save_image(path: str | Path, data: ImageData, overwrite: bool = False) -> No
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; refusing to overwrite it (use --force / overwrite=True)")
-    arr = to_array(data)
+    arr = np.ascontiguousarray(to_array(data))  # decoded arrays may be strided views (crop, permute)
     tmp = path.with_name(f".{path.name}.invlab-tmp{path.suffix}")
     if arr.dtype == np.uint16:
         if path.suffix.lower() != ".png":
