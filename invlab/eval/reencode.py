@@ -9,13 +9,14 @@ Every generation goes through real bitstreams and the codec's 8-bit decode. Repo
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from tqdm.auto import tqdm
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
@@ -28,14 +29,20 @@ UNTRAINED = "untrained, no weights yet"
 REPORT_AT = (1, 2, 5, 10, 20, 50)
 
 
-def reencode_study(codec: Codec, image: np.ndarray, rate: float, generations: int = 50) -> pd.DataFrame:
-    """One row per generation: ``generation, bpp, psnr`` (vs the original), ``psnr_prev`` (vs generation k-1)."""
+def reencode_study(codec: Codec, image: np.ndarray, rate: float, generations: int = 50,
+                   on_generation: Callable[[], None] | None = None) -> pd.DataFrame:
+    """One row per generation: ``generation, bpp, psnr`` (vs the original), ``psnr_prev`` (vs generation k-1).
+
+    ``on_generation`` is called after each generation (progress bars)."""
     original = prev = np.ascontiguousarray(image, dtype=np.uint8)
     rows = []
     for k in range(1, generations + 1):
         data = codec.encode(prev, rate)
         current = codec.decode(data)
-        assert current.dtype == np.uint8 and current.shape == original.shape
+        if current.dtype != np.uint8 or current.shape != original.shape:
+            raise RuntimeError(f"{codec.name} decoded {current.shape} {current.dtype}, not {original.shape} uint8")
+        if on_generation is not None:
+            on_generation()
         rows.append({"generation": k, "bpp": bpp(len(data), *original.shape[:2]),
                      "psnr": psnr(original, current), "psnr_prev": psnr(prev, current)})
         prev = current
@@ -78,9 +85,12 @@ def default_rate(codec: Codec) -> float:
 
 
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
-              rates: dict[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run."""
+              rates: dict[str, float] | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run.
+
+    ``progress`` shows a tqdm bar over every generation of every codec and image."""
     rows, summaries = [], []
+    bar = tqdm(total=len(names) * len(images) * generations, desc="re-encoding", unit="gen", disable=not progress)
     for name in names:
         codec, label = open_codec(name)
         if codec is None:
@@ -88,9 +98,11 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
             continue
         rate = (rates or {}).get(name, default_rate(codec))
         for image_name, rgb in images.items():
-            df = reencode_study(codec, rgb, rate, generations)
+            bar.set_postfix_str(f"{name} · {image_name}")
+            df = reencode_study(codec, rgb, rate, generations, on_generation=bar.update)
             rows.append(df.assign(codec=name, label=label, image=image_name, rate=rate))
             summaries.append({"codec": name, "label": label, "image": image_name, "rate": rate, **summarise(df)})
+    bar.close()
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame(summaries)
 
 
