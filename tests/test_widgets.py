@@ -127,6 +127,18 @@ def test_bpp_grows_with_rate_and_classical_matches(app):
     assert classical.codec == "jpeg" and classical.decoded.shape == app.rgb.shape
 
 
+def test_large_upload_is_cropped_and_says_so(small_rgb):
+    from invlab.widgets.rate_control import MAX_INTERACTIVE_SIDE
+
+    app = RateControlApp("kodim23", "tiny-flow", "none", prefetch=0)
+    big = np.tile(small_rgb, (30, 30, 1))[: MAX_INTERACTIVE_SIDE + 100, : MAX_INTERACTIVE_SIDE + 300]
+    app.add_image("big.png", big)
+    assert app.rgb.shape == (MAX_INTERACTIVE_SIDE, MAX_INTERACTIVE_SIDE, 3)
+    assert "central 1024x1024 crop" in app.banner.value
+    app.add_image("small.png", small_rgb)
+    assert app.rgb.shape == small_rgb.shape and "crop" not in app.banner.value
+
+
 def test_upload_and_benchmark(app, small_rgb):
     app.add_image("mine.png", small_rgb)  # 48x40: smaller than the 64 crop, kept whole
     assert app.image_box.value == "upload: mine.png" and app.rgb.shape == (48, 40, 3)

@@ -30,6 +30,7 @@ from invlab.widgets.measure import Zoom, bpp, error_map, match_bpp, quality
 
 ERROR_VMAX = 32.0  # error maps saturate at 32 grey levels
 UPLOAD_PREFIX = "upload: "
+MAX_INTERACTIVE_SIDE = 1024  # larger uploads are centre-cropped: a slider update must stay interactive
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class RateControlApp:
         self._points: dict[tuple[str, str, float], Point] = {}
         self._curves: dict[tuple[str, str], pd.DataFrame] = {}
         self._classical_files: dict[tuple[str, str, float], bytes] = {}
+        self._notes: dict[str, str] = {}  # per image: what the app did to it (e.g. cropped a large upload)
         self.vtm = load_anchor("vtm")  # CompressAI's VTM on Kodak (mean over the 24 images)
         self.last_seconds = float("nan")
 
@@ -109,7 +111,12 @@ class RateControlApp:
     def add_image(self, name: str, rgb: np.ndarray) -> None:
         """Offer a user image (e.g. an upload) in the image chooser and select it."""
         key = UPLOAD_PREFIX + name
-        self._images[key] = sources.center_crop(np.ascontiguousarray(rgb[..., :3]), self.crop)
+        h, w = rgb.shape[:2]
+        side = min(self.crop or MAX_INTERACTIVE_SIDE, MAX_INTERACTIVE_SIDE)
+        self._images[key] = sources.center_crop(np.ascontiguousarray(rgb[..., :3]), side)
+        if max(h, w) > side:
+            self._notes[key] = (f"{name} is {w}x{h}: the slider works on its central {side}x{side} crop "
+                                f"(code the whole image with <code>invlab encode</code>)")
         if key not in self.image_box.options:
             self.image_box.options = [*self.image_box.options, key]
         self.image_box.value = key
@@ -192,6 +199,8 @@ class RateControlApp:
         colour = "#e8f5e9" if trained else "#fff3cd"
         self.banner.value = (f'<div style="background:{colour};padding:4px 8px;border-radius:4px">'
                              f"{sources.model_status(self.model_box.value)}</div>")
+        if note := self._notes.get(self.image_box.value):
+            self.banner.value += f'<div style="padding:4px 8px">{note}</div>'
         self.update()
 
     def update(self, rate: float | None = None) -> Point:
