@@ -76,6 +76,8 @@ def test_decoder_output_equals_encoder_reconstruction(mini, kodak_dir, rate):
     with torch.inference_mode():
         recon = mini(x, rate)["x_hat"].clamp(0, 1)  # eval forward: the encoder-side reconstruction
     assert torch.equal(dec["x_hat"], recon)
+    with_recon = mini.compress(x, rate, reconstruct=True)  # the encoder walks on to the image
+    assert with_recon["strings"] == enc["strings"] and torch.equal(with_recon["x_hat"], dec["x_hat"])
 
 
 def test_learned_codec_round_trip_is_bit_exact(small_rgb):
@@ -89,6 +91,8 @@ def test_learned_codec_round_trip_is_bit_exact(small_rgb):
         recon = to_uint8(crop(model(x, 3.3)["x_hat"].clamp(0, 1), *small_rgb.shape[:2]))
     assert decoded.shape == small_rgb.shape
     assert np.array_equal(decoded, recon)
+    data_2, picture = codec.encode_with_reconstruction(small_rgb, 3.3)
+    assert data_2 == data and np.array_equal(picture, decoded)
 
 
 def test_bpp_is_monotonic_in_rate_on_real_bitstreams(mini, kodak_dir):

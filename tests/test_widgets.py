@@ -106,6 +106,14 @@ def test_point_is_the_real_decoded_file_and_cached(app):
     assert app.point(rate) is point
 
 
+def test_the_shown_picture_is_checked_against_decoding_the_file(app):
+    point = app.update(0.7)
+    app.wait_for_prefetch()
+    key = app._key(0.7)
+    assert app._decoder_check[key] is True and "exactly this picture" in app.check.value
+    assert np.array_equal(app.codec.decode(point.data), point.decoded)
+
+
 def test_neighbouring_positions_are_prefetched(app):
     app.update(1.0)
     app.wait_for_prefetch()

@@ -71,20 +71,37 @@ class LearnedCodec(Codec):
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
     def encode_image(self, image: ImageData, rate: float) -> bytes:
+        return self._encode(image, rate, reconstruct=False)[0]
+
+    @torch.no_grad()
+    def encode_with_reconstruction(self, rgb: np.ndarray, rate: float) -> tuple[bytes, np.ndarray]:
+        """The file, and the RGB image its decoder will produce. Models that reconstruct while encoding
+        (``reconstructs_at_encoder``, e.g. MSINN) skip the separate decode; the others encode, then decode."""
+        image = ImageData(np.ascontiguousarray(rgb))
+        if not getattr(self.model(rate), "reconstructs_at_encoder", False):
+            data = self.encode_image(image, rate)
+            return data, self.decode(data)
+        data, x_hat = self._encode(image, rate, reconstruct=True)
+        if not torch.isfinite(x_hat).all():
+            raise CorruptBitstreamError("the reconstruction has non-finite values")
+        return data, to_uint8(crop(x_hat, image.height, image.width))
+
+    def _encode(self, image: ImageData, rate: float, reconstruct: bool) -> tuple[bytes, torch.Tensor | None]:
         model = self.model(rate)
         model_rate = self.model_rate(rate)
         x = to_tensor(image.rgb).to(self.device)
         x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-        out = model.compress(x_pad, model_rate)
+        out = model.compress(x_pad, model_rate, reconstruct=True) if reconstruct else model.compress(x_pad, model_rate)
         streams = list(out["strings"])
         meta = {"shape": out["shape"]}
         if image.alpha is not None:
             streams.append(zlib.compress(np.ascontiguousarray(image.alpha).tobytes(), 9))
             meta["alpha"] = True
-        return InvlabFile(
+        data = InvlabFile(
             model=self.name, weights_hash=model.weights_hash, height=image.height, width=image.width,
             mode=image.mode, bitdepth=image.bitdepth, rate=float(rate), streams=streams, meta=meta,
         ).to_bytes()
+        return data, out.get("x_hat")
 
     @torch.no_grad()
     def decode_image(self, data: bytes) -> ImageData:

@@ -187,13 +187,21 @@ class MSINNVRLIC(InvlabModel):
         likelihoods = {f"y{i + 1}": coder.likelihoods[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
         return {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
 
+    #: ``compress(..., reconstruct=True)`` also returns the decoder's output (see :meth:`compress`)
+    reconstructs_at_encoder = True
+
     @torch.inference_mode()
-    def compress(self, x: torch.Tensor, rate: float | None = None) -> dict[str, Any]:
+    def compress(self, x: torch.Tensor, rate: float | None = None, reconstruct: bool = False) -> dict[str, Any]:
+        """One rANS stream. With ``reconstruct`` the walk goes on to the image and ``"x_hat"`` is what
+        :meth:`decompress` returns for this stream (bit for bit; about 0.3 s more than encoding alone)."""
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time (batch 1)")
         coder = RansEncodingCoder(self.gaussian_conditional)
-        self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=False)
-        return {"strings": [coder.finish()], "shape": {"size": list(x.shape[-2:])}}
+        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=reconstruct)
+        out: dict[str, Any] = {"strings": [coder.finish()], "shape": {"size": list(x.shape[-2:])}}
+        if reconstruct:
+            out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
+        return out
 
     @torch.inference_mode()
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
