@@ -47,6 +47,12 @@ def test_cli_writes_csv_and_summary(tmp_path, kodak_dir, monkeypatch):
                  "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "tiny-flow_crop.csv").is_file()
     assert json.loads((tmp_path / "out" / "summary.json").read_text())[0]["label"] == UNTRAINED
+    argv = ["reencode", "--codecs", "tiny-flow", "--images", str(tmp_path / "crop.png"), "--generations", "1",
+            "--out", str(tmp_path / "out")]
+    before = (tmp_path / "out" / "summary.json").read_bytes()
+    assert main(argv) == 2  # an earlier study is never replaced unless asked
+    assert (tmp_path / "out" / "summary.json").read_bytes() == before
+    assert main([*argv, "--force"]) == 0
 
 
 def test_notebook_runs_in_quick_mode():

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
 from invlab.datasets import list_images
-from invlab.errors import InvlabError, MissingWeightsError
+from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
 
@@ -133,14 +133,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", action="append", default=[], metavar="CODEC=RATE",
                         help="rate setting per codec (default: the middle of its sweep)")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
+    parser.add_argument("--force", action="store_true", help="replace the results of an earlier study in --out")
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if (out / "summary.json").exists() and not args.force:
+        raise OutputExistsError(f"{out} already holds a study (summary.json); pass --force to replace it")
     paths = [p for item in args.images for p in (list_images(item) if Path(item).is_dir() else [Path(item)])]
     images = {p.stem: load_image(p).rgb for p in paths}
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
     rows, summary = run_study(args.codecs.split(","), images, args.generations, rates)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
