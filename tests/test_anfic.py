@@ -303,9 +303,26 @@ def test_mask_in_the_stream_is_honoured(name, coding_models, odd_image):
         assert torch.equal(dec, model(x, depth_map=depth)["x_hat"].clamp(0, 1))
         uniform = model(x, depth_map=uniform_depth_map(1, grid, 0))["x_hat"].clamp(0, 1)
     assert not torch.equal(dec, uniform)
-    other = uniform_depth_map(1, grid, model.num_levels - 1)
+    other = (depth + 1) % model.num_levels  # every level still used, other blocks
     tampered = [pack_depth_map(other[0], model.num_levels), *enc["strings"][1:]]
     assert not torch.equal(model.decompress(tampered, enc["shape"])["x_hat"], dec)  # the decoder reads the mask
+    emptied = uniform_depth_map(1, grid, model.num_levels - 1)  # finer levels empty, their streams are not
+    with pytest.raises(BitstreamError, match="no blocks"):
+        model.decompress([pack_depth_map(emptied[0], model.num_levels), *enc["strings"][1:]], enc["shape"])
+
+
+@pytest.mark.parametrize("name", MULTISCALE)
+def test_a_level_without_blocks_codes_nothing(name, coding_models, odd_image):
+    model = coding_models[name]
+    x = _padded(model, odd_image)
+    depth = uniform_depth_map(1, model.grid(*x.shape[-2:]), 0)  # every block on the finest level
+    enc = model.compress(x, depth_map=depth)
+    assert all(s == b"" for s in enc["strings"][1:-2])  # coarser levels: no hyper-latent, no latent
+    assert enc["shape"]["abs_max"][:-1] == [0] * (model.num_levels - 1)  # coded coarse to fine
+    with torch.no_grad():
+        out = model(x, depth_map=depth)
+        assert set(out["likelihoods"]) == {"v1", "h1"}  # the estimate counts no bits for them either
+        assert torch.equal(model.decompress(enc["strings"], enc["shape"])["x_hat"], out["x_hat"].clamp(0, 1))
 
 
 @pytest.mark.parametrize("name", MULTISCALE)

@@ -249,8 +249,14 @@ class AugmentedFlowCodec(InvlabModel):
         if x.shape[0] != 1:
             raise ValueError("latent_bits_map takes one image (batch 1)")
         likelihoods = self._estimate(x, depth_map)["likelihoods"]
-        names = [name for pair in self.level_names for name in pair]
-        return {name: (-torch.log2(likelihoods[name][0])).sum(0) for name in names}
+        h, w = x.shape[-2:]
+        maps = {}
+        for (latent, hyper), stride, prior in zip(self.level_names, self.level_strides, self.priors, strict=True):
+            hyper_stride = stride * 2**prior.downsampling
+            for name, step in ((latent, stride), (hyper, hyper_stride)):  # a level without blocks costs nothing
+                maps[name] = ((-torch.log2(likelihoods[name][0])).sum(0) if name in likelihoods
+                              else torch.zeros(h // step, w // step, device=x.device))
+        return maps
 
     def _estimate(self, x: torch.Tensor, depth_map: torch.Tensor | None) -> dict[str, Any]:
         """The eval-mode forward (rounding), whatever mode the model is in."""

@@ -348,7 +348,14 @@ class LevelPrior(nn.Module):
         mask: torch.Tensor | None,
         hyper_size: tuple[int, int],
     ) -> torch.Tensor:
-        """Code this level with ``coder`` (hyper-latent, then latent); returns v̂. ``v`` is None when decoding."""
+        """Code this level with ``coder`` (hyper-latent, then latent); returns v̂. ``v`` is None when decoding.
+
+        A level whose mask has no position (in the whole batch) codes nothing, not even its hyper-latent: the
+        decoder knows it from the depth map, and v̂ is zero there anyway [ours].
+        """
+        if mask is not None and not bool(mask.any()):
+            coder.skip(names)
+            return torch.zeros(mask.shape[0], self.channels, *mask.shape[-2:], device=mask.device)
         h = None if v is None else self.hyper_analysis(v, cond)
         h_hat = coder.hyper(names[1], self.entropy_bottleneck, h, hyper_size)
         return coder.latent(names[0], self, v, self.hyper_synthesis(h_hat, cond), mask)
@@ -366,12 +373,18 @@ class LevelCoder(Protocol):
     ) -> torch.Tensor:
         """Code a latent level at the positions of ``mask`` (all when None); returns v̂ (zero elsewhere)."""
 
+    def skip(self, names: tuple[str, str]) -> None:
+        """A level with no positions: nothing is coded (the stream keeps its place, empty)."""
+
 
 class LikelihoodCoder:
     """Training (additive uniform noise) or estimation (rounding): records likelihoods by name, returns v̂."""
 
     def __init__(self):
         self.likelihoods: dict[str, torch.Tensor] = {}
+
+    def skip(self, names: tuple[str, str]) -> None:
+        pass  # no bits: no likelihoods
 
     def hyper(self, name: str, eb: EntropyBottleneck, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         h_hat, likelihoods = eb(h)
@@ -465,6 +478,10 @@ class EncodingCoder:
         self.strings: list[bytes] = []
         self.abs_max: list[int] = []
 
+    def skip(self, names: tuple[str, str]) -> None:
+        self.strings += [b"", b""]
+        self.abs_max.append(0)
+
     def hyper(self, name: str, eb: EntropyBottleneck, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         strings = eb.compress(h)
         self.strings.append(strings[0])
@@ -509,6 +526,10 @@ class DecodingCoder:
     def __init__(self, strings: Sequence[bytes], abs_max: Sequence[int]):
         self.strings = iter(strings)
         self.abs_max = iter(abs_max)
+
+    def skip(self, names: tuple[str, str]) -> None:
+        if next(self.strings) or next(self.strings) or next(self.abs_max):
+            raise BitstreamError(f"level {names[0]} has no blocks in the mask but its streams are not empty")
 
     def hyper(self, name: str, eb: EntropyBottleneck, h: None, size: tuple[int, int]) -> torch.Tensor:
         return eb.decompress([next(self.strings)], size)

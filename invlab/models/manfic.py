@@ -32,7 +32,8 @@ Inferred (marked [inferred] in the code; from RDONet and the design's §5/§6/§
 - every level uses the ANFIC-style GMM (K = 3) without spatial context, like the single-scale baseline
   ``anfic-mini-noctx`` it is compared with; QE post-filter and the ‖x2‖² penalty as ANFIC;
 - quadtree = one level per block at a fixed granularity (32 px, 2 levels for M-ANFIC; 64 px, 3 levels for
-  MS-ANFIC); the mask is sent as a packed bit stream; the RD search above.
+  MS-ANFIC); the mask is sent as a packed bit stream; the RD search above;
+- [ours] a level with no blocks codes nothing, not even its hyper-latent (its two streams stay empty).
 
 Sizes: ``manfic-mini`` 4.10 M parameters (§8.5: 4.07 M), ``msanfic-mini`` 3.70 M (§8.6: 3.75 M).
 """
@@ -177,6 +178,8 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         cost = block_sums((out["x_hat"].clamp(0, 1) - x).pow(2).sum(1), 1, g) * (self.lambdas[0] * 255.0**2 / 3)
         for n, (latent, hyper) in enumerate(self.level_names):
             stride = self.level_strides[n]
+            if latent not in out["likelihoods"]:
+                continue  # a level without blocks codes nothing
             cost = cost + block_sums(-torch.log2(out["likelihoods"][latent]).sum(1), stride, g)
             hyper_stride = stride * 2 ** self.priors[n].downsampling
             cost = cost + block_sums(-torch.log2(out["likelihoods"][hyper]).sum(1), hyper_stride, g)
@@ -257,13 +260,16 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         out = self._estimate(x, depth_map)
         names = [latent for latent, _ in self.level_names]
         bits = {k: (-torch.log2(lk[0])).sum(0) for k, lk in out["likelihoods"].items()}
+        masks = [m[0, 0].cpu().numpy() for m in self._masks(depth_map)]
         return MaskView(
             names=names,
             depth_map=depth_map[0].cpu().numpy(),
             granularity=self.granularity,
-            masks=[m[0, 0].cpu().numpy() for m in self._masks(depth_map)],
-            bit_maps=[bits[n].cpu().numpy() for n in names],
-            hyper_bits=[float(bits[h].sum()) for _, h in self.level_names],
+            masks=masks,
+            bit_maps=[
+                bits[n].cpu().numpy() if n in bits else np.zeros(m.shape) for n, m in zip(names, masks, strict=True)
+            ],
+            hyper_bits=[float(bits[h].sum()) if h in bits else 0.0 for _, h in self.level_names],
             num_pixels=x.shape[-2] * x.shape[-1],
         )
 
