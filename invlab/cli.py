@@ -22,6 +22,7 @@ _EXTERNAL = {
     "reencode": ("invlab.eval.reencode", "re-encoding (generation loss) study"),
     "evaluate": ("invlab.eval.evaluate", "Kodak RD of a learned model from real bitstreams"),
     "report": ("invlab.eval.report", "regenerate the README results table from results/"),
+    "masks": ("invlab.widgets.masks", "figures of the masks M-ANFIC / MS-ANFIC choose (where bits go, per level)"),
 }
 
 

@@ -106,3 +106,18 @@ def test_models_without_levels_say_so(crop):
 
     with pytest.raises(scales.NoLevelsViewError, match="NoLevels exposes no per-scale latents"):
         scales.latents(NoLevels(), torch.zeros(1, 3, 8, 8))
+
+
+def test_cli_writes_figures_and_never_replaces_them_unasked(tmp_path, crop, monkeypatch, capsys):
+    from PIL import Image
+
+    from invlab.cli import main
+
+    Image.fromarray(crop[:64, :64]).save(tmp_path / "small.png")
+    monkeypatch.setattr("sys.argv", ["invlab", "masks"])  # cli.build_parser picks lazy subcommands from sys.argv
+    argv = ["masks", "manfic-mini", "--images", str(tmp_path / "small.png"), "--out", str(tmp_path / "fig")]
+    assert main(argv) == 2 and "weights" in capsys.readouterr().err  # no trained weights: refused, said why
+    assert main([*argv, "--untrained"]) == 0
+    assert (tmp_path / "fig" / "masks_manfic-mini.png").is_file()
+    assert main([*argv, "--untrained"]) == 2 and "--force" in capsys.readouterr().err
+    assert main([*argv, "--untrained", "--force"]) == 0

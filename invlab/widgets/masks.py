@@ -11,6 +11,7 @@ pixels of a v1 position), on one scale for all levels, so brightness compares ac
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from matplotlib.figure import Figure  # no pyplot: leaves the notebook's backend
 from matplotlib.patches import Patch
 from plotly.subplots import make_subplots
 
+from invlab.errors import OutputExistsError
 from invlab.models.base import InvlabModel
 from invlab.models.manfic import MaskView
 from invlab.weights import load_model
@@ -193,3 +195,23 @@ def save_mask_figures(model_name: str, images: Sequence[str] = ("kodim04", "kodi
     for path in paths:
         fig.savefig(path, dpi=200)
     return paths
+
+
+# ---------------------------------------------------------------------- CLI (`invlab masks`)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", help="models with masks (manfic-mini, msanfic-mini)")
+    parser.add_argument("--images", nargs="+", default=["kodim04", "kodim23"], help="Kodak names or image paths")
+    parser.add_argument("--out", default="results/figures", help="folder for masks_<model>.png/.svg")
+    parser.add_argument("--untrained", action="store_true",
+                        help="draw the untrained model (the figure says so) instead of refusing without weights")
+    parser.add_argument("--force", action="store_true", help="replace existing figures")
+
+
+def run(args: argparse.Namespace) -> int:
+    for name in args.models:
+        existing = [p for p in (Path(args.out) / f"masks_{name}.{fmt}" for fmt in ("png", "svg")) if p.exists()]
+        if existing and not args.force:
+            raise OutputExistsError(f"{existing[0]} exists; pass --force to replace it")
+        for path in save_mask_figures(name, args.images, args.out, pretrained=not args.untrained):
+            print(f"wrote {path}")
+    return 0
