@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import papermill
@@ -44,3 +45,16 @@ def test_report_block_replacement(tmp_path: Path):
     assert "old" not in new and replace_block(new, block) == new
     with pytest.raises(ValueError):
         replace_block("no markers", block)
+
+
+def test_report_passes_over_other_json_and_takes_a_result_file_as_anchor(tmp_path):
+    kodak, study = tmp_path / "kodak", tmp_path / "reencoding"
+    kodak.mkdir()
+    study.mkdir()
+    vtm = load_anchor("vtm")
+    curve = {"name": "ours", "results": {"bpp": list(vtm.bpp * 0.9), "psnr-rgb": list(vtm.psnr)}}
+    (kodak / "ours.json").write_text(json.dumps(curve))
+    (study / "summary.json").write_text('[{"codec": "jpeg"}]')  # not an RD curve: no block, no crash
+    text = render(tmp_path, anchor=str(kodak / "ours.json"))
+    assert "**kodak**" in text and "reencoding" not in text
+    assert "| ours | 8 |" in text and "| 0.00 |" in text  # BD of a curve against itself

@@ -82,12 +82,27 @@ def list_anchors() -> list[str]:
 
 
 def load_anchor(name: str) -> Curve:
-    """A published Kodak anchor by short name (``vtm``, ``vvenc``, ``invcompress``, ``msinn-12``, ...)."""
+    """A published Kodak anchor by short name (``vtm``, ``vvenc``, ``invcompress``, ``msinn-12``, ...), or any
+    result JSON in CompressAI's format by path (e.g. ``results/kodak/anfic-mini-noctx-eval.json``)."""
     if name not in KODAK_ANCHORS:
-        raise KeyError(f"unknown anchor {name!r}; known: {', '.join(KODAK_ANCHORS)}")
+        if name.endswith(".json") and Path(name).is_file():
+            return load_curve(Path(name), name=Path(name).stem)
+        raise KeyError(f"unknown anchor {name!r}; known: {', '.join(KODAK_ANCHORS)}, or a result JSON file")
     return load_curve(ANCHOR_DIR / KODAK_ANCHORS[name], name=name)
 
 
+def is_rd_result(path: str | Path) -> bool:
+    """Whether a JSON file is an RD result in CompressAI's format (``{"results": {"bpp": [...], ...}}``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("results"), dict) and "bpp" in data["results"]
+
+
 def load_results(results_dir: str | Path) -> dict[str, Curve]:
-    """Our own per-codec result JSONs in ``results_dir`` (as written by ``invlab rd``), by file stem."""
-    return {p.stem: load_curve(p, name=p.stem) for p in sorted(Path(results_dir).glob("*.json"))}
+    """Our own per-codec RD result JSONs in ``results_dir`` (``invlab rd`` / ``invlab evaluate``), by file stem.
+
+    Other JSON files there (a study's summary, say) are not RD curves and are passed over."""
+    paths = [p for p in sorted(Path(results_dir).glob("*.json")) if is_rd_result(p)]
+    return {p.stem: load_curve(p, name=p.stem) for p in paths}

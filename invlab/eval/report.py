@@ -37,10 +37,11 @@ def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple
 def render(results_root: str | Path = "results", anchor: str = "vtm") -> str:
     """The markdown block for every data set folder under ``results_root`` that holds result JSONs."""
     blocks = []
-    for folder in sorted(p for p in Path(results_root).iterdir() if p.is_dir() and any(p.glob("*.json"))):
+    for folder in sorted(p for p in Path(results_root).iterdir() if p.is_dir() and load_results(p)):
         n_images = _count_images(folder)
         title = f"**{folder.name}**" + (f" ({n_images} images)" if n_images else "")
-        note = (f"BD-rate / BD-PSNR against CompressAI's published Kodak `{anchor}` points (PCHIP on log-rate over "
+        against = f"`{anchor}`" if anchor.endswith(".json") else f"CompressAI's published Kodak `{anchor}` points"
+        note = (f"BD-rate / BD-PSNR against {against} (PCHIP on log-rate over "
                 "the overlapping PSNR range; negative BD-rate = fewer bits). Names ending in `-untrained` are "
                 "untrained models.") if folder.name == "kodak" else ""
         blocks.append(f"{title}. {note}\n\n{markdown_table(results_table(folder, anchor))}")
