@@ -11,6 +11,7 @@
 #                        committed); START_STEP=N continues the step count/LR schedule from there
 #   DEVICE=cuda          EVAL_DEVICE=$DEVICE   KODAK_LIMIT= (all 24)   FP16=1 (0: store weights as fp32)
 #   INVLAB_GIT_COMMIT=   the commit being trained (the device's copy has no .git)
+#   RUN_NAME=            run folder runs/RUN_NAME (default NAME[-qI]); for ablations trained beside the main run
 #   PYTHON=python3       OUT=$PWD/out (set by the device tool)   INSTALL_WHEELS=1 (0: a CPU test here)
 # Resume order: runs/RUN/last.pt (left on a warm machine or carried), then runs/RUN/last.pt.part-* (carried
 # pieces, re-joined), then INIT_FROM, else from scratch. See scripts/gpu/README.md.
@@ -35,14 +36,18 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 INVLAB_GIT_COMMIT=${INVLAB_GIT_COMMIT:-unknown}
 
 STEM=$MODEL${RATE_INDEX:+-q$RATE_INDEX}
-RUN=runs/$STEM
+RUN=runs/${RUN_NAME:-$STEM}  # RUN_NAME: a separate run (e.g. an ablation with --config) beside the main one
 RATE_ARGS=(${RATE_INDEX:+--rate-index "$RATE_INDEX"})
 mkdir -p "$RUN"
 if [[ ! -f $RUN/last.pt ]] && compgen -G "$RUN/last.pt.part-*" > /dev/null; then
   cat "$RUN"/last.pt.part-* > "$RUN/last.pt"
 fi
 INIT_ARGS=()
-INIT_FROM=${INIT_FROM:-weights/$STEM.pt}
+if [[ -z ${RUN_NAME:-} ]]; then
+  INIT_FROM=${INIT_FROM:-weights/$STEM.pt}
+else
+  INIT_FROM=${INIT_FROM:-}  # a RUN_NAME run (an ablation) starts fresh unless told
+fi
 if [[ ! -f $RUN/last.pt && -f $INIT_FROM ]]; then
   INIT_ARGS=(--init-from "$INIT_FROM" --start-step "${START_STEP:-0}")
 fi
@@ -54,10 +59,10 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
 EOF
 
 "$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --data .traindata/train --val .traindata/val \
-  --device "$DEVICE" --max-steps "$STEPS" --time-limit "$MINUTES" --no-progress "${INIT_ARGS[@]}" "$@"
+  --device "$DEVICE" --max-steps "$STEPS" --time-limit "$MINUTES" --no-progress --run-dir "$RUN" "${INIT_ARGS[@]}" "$@"
 
 echo "== export (Kodak RD on $EVAL_DEVICE)"
-INVLAB_WEIGHTS=$OUT "$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --export --eval-device "$EVAL_DEVICE" \
+INVLAB_WEIGHTS=$OUT "$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --export --run-dir "$RUN" --eval-device "$EVAL_DEVICE" \
   ${KODAK_LIMIT:+--kodak-limit "$KODAK_LIMIT"} $([[ ${FP16:-1} == 1 ]] && echo --fp16)
 
 cp "$RUN/log.jsonl" "$OUT/log.jsonl"
