@@ -117,3 +117,25 @@ def test_fixed_rate_lambda_selection(crops, tmp_path):
     assert build_model(replace(cfg, rate_index=None, lmbda=0.02))[0].lambdas == (0.02,)
     with pytest.raises(ValueError, match="variable-rate"):
         build_model(_cfg(crops, tmp_path, lmbda=0.01))
+
+
+def test_gpu_training_call_runs_end_to_end_on_the_cpu(crops, tmp_path):
+    """scripts/gpu/train.sh as a GPU session sends it (CPU, no wheels): train, export with Kodak RD, pieces."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "out"
+    env = {**os.environ, "INSTALL_WHEELS": "0", "PYTHON": sys.executable, "DEVICE": "cpu", "OUT": str(out),
+           "STEPS": "2", "KODAK_LIMIT": "1", "MINUTES": "1", "OMP_NUM_THREADS": "1", "RUNS_DIR": str(tmp_path / "runs"),
+           "DATA": str(crops), "VAL": str(crops), "INVLAB_GIT_COMMIT": "test"}
+    run = subprocess.run(["bash", "scripts/gpu/train.sh", "tiny-flow", "--batch-size", "2", "--crop", "32",
+                          "--log-every", "1", "--val-every", "2"], cwd=repo, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    meta = json.loads((out / "tiny-flow.json").read_text())
+    assert meta["training"]["steps"] == 2 and meta["storage"] == "fp16" and meta["decode_matches_forward"] is True
+    assert meta["git_commit"] == "test" and (out / "tiny-flow.pt").is_file() and (out / "log.jsonl").is_file()
+    assert sorted(p.name for p in out.glob("last.pt.part-*")) == ["last.pt.part-00"]
+    assert all(p.stat().st_size <= 16 * 2**20 for p in out.iterdir())  # what the device sends back

@@ -12,6 +12,7 @@
 #   DEVICE=cuda          EVAL_DEVICE=$DEVICE   KODAK_LIMIT= (all 24)   FP16=1 (0: store weights as fp32)
 #   INVLAB_GIT_COMMIT=   the commit being trained (the device's copy has no .git)
 #   RUN_NAME=            run folder runs/RUN_NAME (default NAME[-qI]); for ablations trained beside the main run
+#   RUNS_DIR=runs        DATA=.traindata/train   VAL=.traindata/val
 #   PYTHON=python3       OUT=$PWD/out (set by the device tool)   INSTALL_WHEELS=1 (0: a CPU test here)
 # Resume order: runs/RUN/last.pt (left on a warm machine or carried), then runs/RUN/last.pt.part-* (carried
 # pieces, re-joined), then INIT_FROM, else from scratch. See scripts/gpu/README.md.
@@ -36,7 +37,7 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 INVLAB_GIT_COMMIT=${INVLAB_GIT_COMMIT:-unknown}
 
 STEM=$MODEL${RATE_INDEX:+-q$RATE_INDEX}
-RUN=runs/${RUN_NAME:-$STEM}  # RUN_NAME: a separate run (e.g. an ablation with --config) beside the main one
+RUN=${RUNS_DIR:-runs}/${RUN_NAME:-$STEM}  # RUN_NAME: a separate run (e.g. an ablation with --config) beside the main one
 RATE_ARGS=(${RATE_INDEX:+--rate-index "$RATE_INDEX"})
 mkdir -p "$RUN"
 if [[ ! -f $RUN/last.pt ]] && compgen -G "$RUN/last.pt.part-*" > /dev/null; then
@@ -58,7 +59,7 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 EOF
 
-"$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --data .traindata/train --val .traindata/val \
+"$PYTHON" -m invlab.cli train "$MODEL" "${RATE_ARGS[@]}" --data "${DATA:-.traindata/train}" --val "${VAL:-.traindata/val}" \
   --device "$DEVICE" --max-steps "$STEPS" --time-limit "$MINUTES" --no-progress --run-dir "$RUN" "${INIT_ARGS[@]}" "$@"
 
 echo "== export (Kodak RD on $EVAL_DEVICE)"
