@@ -12,11 +12,7 @@ bytes/bpp and the mask choice are not meaningful. Each row also checks that deco
 from __future__ import annotations
 
 import torch
-from _common import best_time, run_one_image  # benchmarks/ is on sys.path when run as a script
-
-from invlab.io.images import pad_to_multiple
-from invlab.models import count_parameters
-from invlab.weights import has_weights, load_model
+from _common import run_one_image, time_coding  # benchmarks/ is on sys.path when run as a script
 
 
 def _entropy_model(model) -> str:
@@ -27,27 +23,15 @@ def _entropy_model(model) -> str:
 
 @torch.no_grad()
 def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
-    trained = has_weights(name)
-    model = load_model(name, pretrained=trained)
-    x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-    t_enc, enc = best_time(lambda: model.compress(x_pad), repeats)
-    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
-    depth_map = enc.get("depth_map")
-    n_bytes = sum(len(s) for s in enc["strings"])
-    row = {
-        "model": name,
+    run = time_coding(name, x, repeats)
+    model, enc, depth_map = run.model, run.enc, run.enc.get("depth_map")
+    blocks = "-" if depth_map is None else "/".join(str(int((depth_map == n).sum())) for n in range(model.num_levels))
+    return {
+        **run.row(name, x.shape[-2] * x.shape[-1]),
         "entropy model": _entropy_model(model),
-        "weights": "trained" if trained else "untrained",
-        "params (M)": round(count_parameters(model) / 1e6, 3),
-        "encode (s)": round(t_enc, 3),
-        "decode (s)": round(t_dec, 3),
-        "bpp": round(8 * n_bytes / (x.shape[-2] * x.shape[-1]), 3),
-        "blocks per level": "-"
-        if depth_map is None
-        else "/".join(str(int((depth_map == n).sum())) for n in range(model.num_levels)),
-        "decode == encoder recon": bool(torch.equal(dec["x_hat"], model.g_s(enc["y_hat"], depth_map))),
+        "blocks per level": blocks,
+        "decode == encoder recon": bool(torch.equal(run.dec["x_hat"], model.g_s(enc["y_hat"], depth_map))),
     }
-    return row
 
 
 def main() -> None:

@@ -11,32 +11,18 @@ each path, but bytes/bpp are not meaningful. Each row also checks that decode ==
 from __future__ import annotations
 
 import torch
-from _common import best_time, run_one_image  # benchmarks/ is on sys.path when run as a script
-
-from invlab.io.images import pad_to_multiple
-from invlab.models import count_parameters
-from invlab.weights import has_weights, load_model
+from _common import best_time, run_one_image, time_coding  # benchmarks/ is on sys.path when run as a script
 
 
 @torch.no_grad()
 def bench(name: str, x: torch.Tensor, repeats: int) -> dict:
-    trained = has_weights(name)
-    model = load_model(name, pretrained=trained)
-    x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-    t_enc, enc = best_time(lambda: model.compress(x_pad), repeats)
-    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"]), repeats)
-    t_fwd, _ = best_time(lambda: model(x_pad), repeats)
-    n_bytes = sum(len(s) for s in enc["strings"])
+    run = time_coding(name, x, repeats)
+    t_fwd, _ = best_time(lambda: run.model(run.x), repeats)
     return {
-        "model": name,
-        "context": model.context_label,
-        "weights": "trained" if trained else "untrained",
-        "params (M)": round(count_parameters(model) / 1e6, 3),
-        "encode (s)": round(t_enc, 3),
-        "decode (s)": round(t_dec, 3),
+        **run.row(name, x.shape[-2] * x.shape[-1]),
+        "context": run.model.context_label,
         "eval forward (s)": round(t_fwd, 3),
-        "bpp": round(8 * n_bytes / (x.shape[-2] * x.shape[-1]), 3),
-        "decode == encoder recon": bool(torch.equal(dec["x_hat"], model.g_s(enc["y_hat"]).clamp(0, 1))),
+        "decode == encoder recon": bool(torch.equal(run.dec["x_hat"], run.model.g_s(run.enc["y_hat"]).clamp(0, 1))),
     }
 
 

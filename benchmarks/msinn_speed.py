@@ -18,32 +18,23 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from _common import REPO, best_time  # benchmarks/ is on sys.path when run as a script
+from _common import REPO, time_coding  # benchmarks/ is on sys.path when run as a script
 
 from invlab.io.images import load_image, pad_to_multiple, to_tensor
-from invlab.models.base import count_parameters
 from invlab.weights import has_weights, load_model
 
 
 def bench(name: str, image: Path, rate: float, repeats: int, postnet: bool = True) -> dict:
-    trained = has_weights(name)
-    model = load_model(name, pretrained=trained, **({} if postnet else {"postnet": None}))
-    x, _ = pad_to_multiple(to_tensor(load_image(image).rgb), model.pad_multiple)
-    t_enc, enc = best_time(lambda: model.compress(x, rate), repeats)
-    t_dec, dec = best_time(lambda: model.decompress(enc["strings"], enc["shape"], rate), repeats)
+    x = to_tensor(load_image(image).rgb)
+    run = time_coding(name, x, repeats, rate, **({} if postnet else {"postnet": None}))
     with torch.inference_mode():
-        recon = model(x, rate)["x_hat"].clamp(0, 1)
+        recon = run.model(run.x, rate)["x_hat"].clamp(0, 1)
     return {
-        "model": name,
+        **run.row(name, x.shape[-2] * x.shape[-1]),
         "image": image.name,
-        "weights": "trained" if trained else "untrained",
-        "post-net": model.config["postnet"],
-        "params (M)": round(count_parameters(model) / 1e6, 3),
+        "post-net": run.model.config["postnet"],
         "rate": rate,
-        "encode (s)": round(t_enc, 3),
-        "decode (s)": round(t_dec, 3),
-        "bpp": round(8 * sum(len(s) for s in enc["strings"]) / (x.shape[-2] * x.shape[-1]), 3),
-        "decode == encoder recon": bool(torch.equal(dec["x_hat"], recon)),
+        "decode == encoder recon": bool(torch.equal(run.dec["x_hat"], recon)),
     }
 
 
