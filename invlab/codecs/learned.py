@@ -31,10 +31,12 @@ class LearnedCodec(Codec):
 
     rate_label = "rate index"
 
-    def __init__(self, name: str, pretrained: bool = True, device: str = "cpu"):
+    def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", **overrides):
+        """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading."""
         self.name = name
         self.pretrained = pretrained
         self.device = torch.device(device)
+        self.overrides = dict(overrides)
         self._models: dict[int | None, InvlabModel] = {}
         # a fixed-rate family ships one weight file per rate index; everything else has one model
         self._per_rate_weights = pretrained and len(shipped_weights(name)) > 1
@@ -60,7 +62,7 @@ class LearnedCodec(Codec):
         """The model that codes at ``rate`` (loaded once, cached)."""
         key = self._key(rate)
         if key not in self._models:
-            model = load_model(self.name, pretrained=self.pretrained, rate_index=key)
+            model = load_model(self.name, pretrained=self.pretrained, rate_index=key, **self.overrides)
             self._models[key] = model.to(self.device)
         return self._models[key]
 

@@ -49,33 +49,18 @@ from invlab.codecs.registry import get_codec
 from invlab.datasets import NAMED, dataset_dir, list_images
 from invlab.errors import InvlabError, OutputExistsError
 from invlab.eval.anchors import KODAK_ANCHORS, load_anchor
-from invlab.eval.rd import _read_cache, markdown_table, to_compressai_json
+from invlab.eval.rd import markdown_table, read_cache, to_compressai_json
 from invlab.io.container import InvlabFile
 from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
 from invlab.metrics import bd_psnr, bd_rate, bpp, ms_ssim, psnr
 from invlab.models import count_parameters, get_spec, list_models
 from invlab.models.base import InvlabModel
-from invlab.weights import has_weights, load_model, read_metadata
+from invlab.weights import has_weights, read_metadata
 
 KODAK_IMAGES = 24
 #: the per-rate means of the summary, in print order (CompressAI's keys where it has one)
 SUMMARY_KEYS = ("bpp", "estimated_bpp", "overhead_pct", "stream_overhead_pct", "psnr-rgb", "ms-ssim-rgb",
                 "encoding_time", "decoding_time")
-
-
-class ConfiguredCodec(LearnedCodec):
-    """A :class:`LearnedCodec` whose models are built with config overrides (``{"postnet": None}``, ...)."""
-
-    def __init__(self, name: str, pretrained: bool, options: dict[str, Any]):
-        self.options = dict(options)
-        super().__init__(name, pretrained=pretrained)
-
-    def model(self, rate: float) -> InvlabModel:
-        key = self._key(rate)
-        if key not in self._models:
-            self._models[key] = load_model(self.name, pretrained=self.pretrained, rate_index=key,
-                                           **self.options).to(self.device)
-        return self._models[key]
 
 
 # ---------------------------------------------------------------------- rates
@@ -292,7 +277,7 @@ def evaluate_model(
     threads = max(1, int(threads))
     pretrained = not untrained
     try:
-        codec = ConfiguredCodec(model, pretrained, options) if options else get_codec(model, pretrained=pretrained)
+        codec = LearnedCodec(model, pretrained, **options) if options else get_codec(model, pretrained=pretrained)
     except TypeError as err:
         raise InvlabError(f"{model}: bad --option: {err}") from None
     name = output_name(model, codec.trained, options)
@@ -314,7 +299,7 @@ def evaluate_model(
 
     def cached() -> list[dict[str, Any]]:
         """The cache records this run can use: its images and rates, same weights, same thread count."""
-        return [r for r in _read_cache(cache) if r["image"] in stems and r["rate"] in hashes
+        return [r for r in read_cache(cache) if r["image"] in stems and r["rate"] in hashes
                 and r.get("weights_hash") == hashes[r["rate"]] and r.get("threads") == threads]
 
     done = {(r["image"], r["rate"]) for r in cached()}

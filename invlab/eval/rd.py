@@ -72,7 +72,7 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
-def _read_cache(path: Path) -> list[dict]:
+def read_cache(path: Path) -> list[dict]:
     if not path.exists():
         return []
     rows = []
@@ -157,7 +157,7 @@ def _sweep_codec(name: str, pretrained: bool, images: list[str], out_dir: Path, 
     label = result_name(codec)
     codec_rates = tuple(float(r) for r in (rates if rates is not None else codec.rates))
     cache = out_dir / "cache" / f"{label}.jsonl"
-    done = {(r["image"], r["rate"]) for r in _read_cache(cache)}
+    done = {(r["image"], r["rate"]) for r in read_cache(cache)}
     jobs: list[Job] = []
     for path in images:
         todo = tuple(r for r in codec_rates if (Path(path).stem, r) not in done)
@@ -165,7 +165,7 @@ def _sweep_codec(name: str, pretrained: bool, images: list[str], out_dir: Path, 
             jobs.append((name, pretrained, path, todo))
     _run_jobs(jobs, cache, pool, desc=label, total=sum(len(j[3]) for j in jobs), progress=progress)
     stems = {Path(p).stem for p in images}
-    df = pd.DataFrame(_read_cache(cache)).drop_duplicates(["image", "rate"], keep="last")
+    df = pd.DataFrame(read_cache(cache)).drop_duplicates(["image", "rate"], keep="last")
     df = df[df["image"].isin(stems) & df["rate"].isin(codec_rates)].sort_values(["rate", "image"])
     df.to_csv(out_dir / f"{label}.csv", index=False)
     description = f"invlab rd: {type(codec).__name__}, {codec.rate_label} {list(codec_rates)}, {len(stems)} images"
