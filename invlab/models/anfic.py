@@ -57,13 +57,13 @@ from invlab.models.anfic_layers import (
     analysis_transform,
     synthesis_transform,
 )
-from invlab.models.base import InvlabModel
+from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
 from invlab.models.registry import register_model
 
 #: λ per rate index, paper size [inferred: CompressAI's set; the paper's list is not retrievable]
 PAPER_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 #: λ per rate index of the minis (§8.1: train 0.0130, fine-tune 0.0035 and 0.0483; the baselines' set)
-MINI_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+MINI_LAMBDAS = FIXED_RATE_LAMBDAS
 #: the λ a model trains at unless told otherwise (§8.1's full-schedule point)
 DEFAULT_LAMBDA = 0.0130
 CONTEXTS = {"ar": "5x5 autoregressive, serial (faithful)", "none": "hyperprior only (no spatial context)"}

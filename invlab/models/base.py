@@ -22,6 +22,9 @@ from typing import Any
 import torch
 from compressai.models import CompressionModel
 
+#: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
+FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
 
 class InvlabModel(CompressionModel):
     """Base class: a CompressAI model plus rate handling, padding and the RD loss."""

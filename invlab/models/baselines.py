@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from compressai.models import MeanScaleHyperprior, ScaleHyperprior
 
-from invlab.models.base import InvlabModel
+from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
 from invlab.models.registry import register_model
 
-BASELINE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+BASELINE_LAMBDAS = FIXED_RATE_LAMBDAS
 
 
 class _HyperpriorAdapter(InvlabModel):

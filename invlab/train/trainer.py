@@ -23,11 +23,11 @@ import torch
 from tqdm.auto import tqdm
 
 from invlab.models import create_model
-from invlab.models.base import InvlabModel
+from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
 from invlab.train.data import ImageFolder, dataset_hash
 
 #: λ per rate index for fixed-rate families that do not set ``family_lambdas`` (design §8.1)
-DEFAULT_FIXED_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+DEFAULT_FIXED_LAMBDAS = FIXED_RATE_LAMBDAS
 
 
 @dataclass
