@@ -37,3 +37,7 @@ class MissingWeightsError(InvlabError):
 
 class OutputExistsError(InvlabError):
     """Refusing to overwrite an existing file (pass ``overwrite=True`` / ``--force``)."""
+
+
+class NoLevelsViewError(InvlabError):
+    """The model exposes no per-level view (latents or masks) that the workbench can show."""

@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from invlab.errors import InvlabError
+from invlab.errors import NoLevelsViewError
 from invlab.io.images import pad_to_multiple, to_tensor
 from invlab.models.base import InvlabModel
 from invlab.widgets import render
@@ -30,10 +30,6 @@ from invlab.widgets import render
 def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
     """(1, 3, H, W) in [0, 1], padded to the model's multiple."""
     return pad_to_multiple(to_tensor(rgb), model.pad_multiple)[0]
-
-
-class NoLevelsViewError(InvlabError):
-    """The model exposes no per-level view (latents or masks) that the workbench can show."""
 
 
 def name_of(model: InvlabModel) -> str:
