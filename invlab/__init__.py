@@ -15,12 +15,14 @@ Layout (one folder per layer of the architecture):
 
 import warnings as _warnings
 
-from invlab._compat import import_torchvision as _import_torchvision
+from invlab._compat import install_import_hook as _install_import_hook
 
 # CompressAI and torch_geometric call torch.jit.script at import; torch 2.14 warns about it on every import.
 _warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 _warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning)
 
-_import_torchvision()  # must run before the first ``import compressai``
+# torchvision must be imported through ``_compat.import_torchvision`` before the first ``import compressai``;
+# the hook does that at the first import of compressai (or torchvision), so ``import invlab`` stays cheap.
+_install_import_hook()
 
 __version__ = "0.1.0"
