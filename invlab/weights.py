@@ -16,13 +16,15 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from invlab.errors import MissingWeightsError
 from invlab.models import create_model
-from invlab.models.base import InvlabModel
+
+if TYPE_CHECKING:  # torch is imported where tensors are handled, so that weight look-ups stay cheap
+    import torch
+
+    from invlab.models.base import InvlabModel
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,6 +63,8 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def state_dict_hash(state_dict: dict[str, torch.Tensor]) -> bytes:
     """First 8 bytes of a SHA-256 over the names and fp32 values of every tensor (order-independent)."""
+    import torch
+
     digest = hashlib.sha256()
     for key in sorted(state_dict):
         tensor = state_dict[key]
@@ -80,6 +84,8 @@ def load_model(name: str, pretrained: bool = True, rate_index: int | None = None
     ``pretrained=False`` gives the deterministic untrained init (seed 0), for tests and demos;
     ``model.trained`` tells which one you have.
     """
+    import torch
+
     if path is None and pretrained:
         files = shipped_weights(name)
         if not files:
