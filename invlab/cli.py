@@ -1,19 +1,31 @@
 """The ``invlab`` command line: encode, decode, info, models, and the subcommands of other modules.
 
 Subcommands living in other modules are imported lazily (``_EXTERNAL``); each such module defines
-``add_arguments(parser)`` and ``run(args) -> int``.
+``add_arguments(parser)`` and ``run(args) -> int``. ``--help``, ``models`` and ``info`` import neither torch
+nor any codec library: the model and codec tables they need are plain data (``invlab.models.registry``,
+``invlab.codecs.registry``); encode and decode import what the chosen codec needs.
+
+Learned models and classical codecs share one name space (``--model``). A classical codec's output is
+wrapped in an invlab file like a learned model's (the codec's own bitstream as its stream, about 40 bytes
+of header), so ``decode`` and ``info`` read both.
+
+Every user error ends in one line on stderr, ``invlab: error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import math
 import os
 import sys
 import time
+import zlib
 from pathlib import Path
 
-from invlab.errors import InvlabError
+from invlab.codecs.registry import CLASSICAL_RATES, RateKnob, classical_knob
+from invlab.errors import BitstreamError, CorruptBitstreamError, InvlabError, MissingWeightsError, OutputExistsError
 
 # name -> (module, one-line help)
 _EXTERNAL = {
@@ -25,91 +37,317 @@ _EXTERNAL = {
     "masks": ("invlab.widgets.masks", "figures of the masks M-ANFIC / MS-ANFIC choose (where bits go, per level)"),
 }
 
+DEFAULT_MODEL = "msinn-mini"
+_NO_WEIGHTS = bytes(8)  # the weights hash field of a classical codec's invlab file
 
-def _cmd_encode(args: argparse.Namespace) -> int:
+
+class CliError(InvlabError):
+    """A mistake in the command line (a name, a number, a path), said in the user's words."""
+
+
+# ---------------------------------------------------------------------- checks shared by the commands
+def _input_file(path: str, what: str) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{path} is a directory; give {what}")
+    if not p.exists():
+        raise CliError(f"{path}: no such file")
+    return p
+
+
+def _output_file(path: str, force: bool) -> Path:
+    """Refuse a bad output path before any work is done (in particular before a model is loaded)."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{path} is a directory; give a file name to write")
+    if p.exists() and not force:
+        raise CliError(f"{path} exists; refusing to overwrite it (use --force to replace it)")
+    if not p.parent.is_dir():
+        raise CliError(f"cannot write {path}: folder {p.parent} does not exist")
+    return p
+
+
+def _model_names() -> list[str]:
+    from invlab.models import list_models
+
+    return list_models()
+
+
+def _check_codec_name(name: str) -> str:
+    """``"classical"`` or ``"learned"``; a name that is neither is refused with the known names."""
+    from invlab.models.registry import is_model
+
+    if classical_knob(name) is not None:
+        return "classical"
+    if is_model(name):
+        return "learned"
+    known = [*CLASSICAL_RATES, *_model_names()]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise CliError(f"unknown model or codec {name!r}; {hint}classical codecs: {', '.join(CLASSICAL_RATES)}; "
+                   f"learned models: {', '.join(_model_names())} (see `invlab models`)")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _classical_rate(name: str, knob: RateKnob, rate: float | None) -> float:
+    if rate is None:
+        return float(knob.default)
+    span = f"{'a whole number' if knob.integer else 'a number'} from {_fmt(knob.low)} to {_fmt(knob.high)}"
+    if not math.isfinite(rate) or not knob.low <= rate <= knob.high or (knob.integer and rate != int(rate)):
+        raise CliError(f"--rate for {name} is its {knob.label}, {span} ({knob.note}); got {_fmt(rate)}")
+    return float(rate)
+
+
+def _learned_rate(codec, rate: float | None) -> float:
+    """Check ``--rate`` against a loaded learned codec: the model's range, or the weight indices shipped."""
+    model = codec.model(0.0)
+    if model.variable_rate:
+        lo, hi = model.rate_range
+        if rate is None:
+            return model.check_rate(None)
+        if not math.isfinite(rate) or not lo <= rate <= hi:
+            raise CliError(f"--rate for {codec.name} (a variable-rate model) must be a finite number in "
+                           f"[{_fmt(lo)}, {_fmt(hi)}]; got {_fmt(rate)}")
+        return float(rate)
+    indices = [int(r) for r in codec.rates]
+    if rate is None:
+        return float(indices[0])
+    if not math.isfinite(rate) or rate != int(rate) or int(rate) not in indices:
+        valid = str(indices[0]) if len(indices) == 1 else "one of " + ", ".join(str(i) for i in indices)
+        where = "--untrained has one set of weights" if not codec.pretrained else "the weight files shipped"
+        raise CliError(f"--rate for {codec.name} (a fixed-rate family) must be a weight index: {valid} ({where}); "
+                       f"got {_fmt(rate)}")
+    return float(rate)
+
+
+def _learned_codec(name: str, untrained: bool):
     from invlab.codecs.learned import LearnedCodec
+
+    try:
+        return LearnedCodec(name, pretrained=not untrained)
+    except MissingWeightsError as err:  # the library's wording names its keyword; say the CLI's flag
+        raise MissingWeightsError(str(err).replace("pass pretrained=False / --untrained", "pass --untrained")) from None
+
+
+# ---------------------------------------------------------------------- classical codecs in an invlab file
+def _encode_classical(codec, image, rate: float, source: Path) -> bytes:
+    from invlab.io.container import InvlabFile
+
+    name = codec.name
+    try:
+        streams = [codec.encode(image.rgb, rate)]
+    except InvlabError:
+        raise
+    except Exception as err:  # the codec library's own error (e.g. an image too small for it)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise InvlabError(f"{name} could not encode {source}: {reason}") from None
+    meta = {"classical": True}
+    if image.alpha is not None:  # as a learned codec does: lossless alpha beside the colour
+        streams.append(zlib.compress(image.alpha.tobytes(), 9))
+        meta["alpha"] = True
+    return InvlabFile(model=name, weights_hash=_NO_WEIGHTS, height=image.height, width=image.width,
+                      mode=image.mode, bitdepth=image.bitdepth, rate=float(rate), streams=streams, meta=meta).to_bytes()
+
+
+def _classical_decoder(f):
+    from invlab.codecs.registry import get_codec
+
+    if classical_knob(f.model) is None:
+        raise BitstreamError(f"the file names an unknown classical codec {f.model!r}")
+    return get_codec(f.model)
+
+
+def _decode_classical(f, codec):
+    import numpy as np
+
+    from invlab.io.images import ImageData
+
+    expected = 2 if f.meta.get("alpha") else 1
+    if len(f.streams) != expected:
+        raise CorruptBitstreamError(f"a {f.model} invlab file holds {expected} stream(s), this one {len(f.streams)}")
+    try:
+        rgb = codec.decode(f.streams[0])
+    except InvlabError:
+        raise
+    except Exception as err:
+        raise CorruptBitstreamError(f"cannot decode the {f.model} stream: {err}") from None
+    if rgb.shape != (f.height, f.width, 3):
+        raise CorruptBitstreamError(f"the {f.model} stream decodes to {rgb.shape[1]}x{rgb.shape[0]}, "
+                                    f"the header says {f.width}x{f.height}")
+    alpha = None
+    if f.meta.get("alpha"):
+        try:
+            alpha = np.frombuffer(zlib.decompress(f.streams[1]), np.uint8).reshape(f.height, f.width).copy()
+        except (zlib.error, ValueError) as err:
+            raise CorruptBitstreamError(f"alpha stream is corrupt: {err}") from None
+    return ImageData(np.ascontiguousarray(rgb), f.mode, f.bitdepth, alpha)
+
+
+def _is_classical_file(f) -> bool:
+    return bool(f.meta.get("classical"))
+
+
+# ---------------------------------------------------------------------- commands
+def _cmd_encode(args: argparse.Namespace) -> int:
+    source = _input_file(args.input, "an image file")
+    output = _output_file(args.output, args.force)
+    kind = _check_codec_name(args.model)
+    if args.rate is not None and not math.isfinite(args.rate):
+        raise CliError(f"--rate must be a finite number; got {args.rate}")
+    knob = classical_knob(args.model)
+    rate = _classical_rate(args.model, knob, args.rate) if knob is not None else None  # before reading the image
+
     from invlab.io.container import write_bytes
     from invlab.io.images import load_image
 
-    image = load_image(args.input, max_pixels=args.max_pixels)
-    codec = LearnedCodec(args.model, pretrained=not args.untrained)
-    if not codec.trained:
-        print(f"warning: {args.model} has no trained weights here; using the untrained demo model", file=sys.stderr)
-    t0 = time.perf_counter()
-    data = codec.encode_image(image, args.rate)
-    secs = time.perf_counter() - t0
-    write_bytes(args.output, data, overwrite=args.force)
+    image = load_image(source, max_pixels=args.max_pixels)
+    if kind == "classical":
+        from invlab.codecs.registry import get_codec
+
+        codec = get_codec(args.model)
+        t0 = time.perf_counter()
+        data = _encode_classical(codec, image, rate, source)
+        secs = time.perf_counter() - t0
+        what = f"{args.model} {knob.label} {_fmt(rate)}"
+    else:
+        codec = _learned_codec(args.model, args.untrained)
+        rate = _learned_rate(codec, args.rate)
+        if not codec.trained:
+            print(f"warning: {args.model} has no trained weights here; using the untrained demo model",
+                  file=sys.stderr)
+        t0 = time.perf_counter()
+        data = codec.encode_image(image, rate)
+        secs = time.perf_counter() - t0
+        what = f"model {args.model} rate {_fmt(rate)}"
+    write_bytes(output, data, overwrite=args.force)
     bpp = 8 * len(data) / (image.height * image.width)
-    print(f"{args.output}: {len(data)} bytes, {bpp:.4f} bpp, {image.width}x{image.height} {image.mode}, "
-          f"model {args.model} rate {args.rate}, {secs:.2f} s")
+    print(f"{output}: {len(data)} bytes, {bpp:.4f} bpp, {image.width}x{image.height} {image.mode}, "
+          f"{what}, {secs:.2f} s")
     return 0
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from invlab.codecs.learned import LearnedCodec
+    source = _input_file(args.input, "an invlab file")
+    output = _output_file(args.output, args.force)
     from invlab.io.container import InvlabFile
+
+    data = source.read_bytes()
+    header = InvlabFile.from_bytes(data)
+    if header.bitdepth == 16 and output.suffix.lower() != ".png":
+        raise CliError(f"{source} holds a 16-bit image; name the output .png (other formats have 8 bits)")
+    if _is_classical_file(header):
+        codec = _classical_decoder(header)
+        t0 = time.perf_counter()
+        image = _decode_classical(header, codec)
+        by = f"{header.model} ({classical_knob(header.model).label} {_fmt(header.rate)})"
+    else:
+        from invlab.models.registry import is_model
+
+        if not is_model(header.model):
+            raise CliError(f"{source} was made by model {header.model!r}, which this invlab does not know "
+                           f"(see `invlab models`)")
+        codec = _learned_codec(header.model, args.untrained)
+        t0 = time.perf_counter()
+        image = codec.decode_image(data)
+        by = header.model
+    secs = time.perf_counter() - t0
+
     from invlab.io.images import save_image
 
-    data = Path(args.input).read_bytes()
-    header = InvlabFile.from_bytes(data)
-    if Path(args.output).exists() and not args.force:
-        raise InvlabError(f"{args.output} exists; refusing to overwrite it (use --force)")
-    codec = LearnedCodec(header.model, pretrained=not args.untrained)
-    t0 = time.perf_counter()
-    image = codec.decode_image(data)
-    secs = time.perf_counter() - t0
-    save_image(args.output, image, overwrite=args.force)
-    print(f"{args.output}: {image.width}x{image.height} {image.mode} ({image.bitdepth}-bit), "
-          f"decoded with {header.model} in {secs:.2f} s")
+    save_image(output, image, overwrite=args.force)
+    print(f"{output}: {image.width}x{image.height} {image.mode} ({image.bitdepth}-bit), "
+          f"decoded with {by} in {secs:.2f} s")
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from invlab.io.container import InvlabFile
 
-    data = Path(args.input).read_bytes()
+    source = _input_file(args.input, "an invlab file")
+    data = source.read_bytes()
     f = InvlabFile.from_bytes(data)
-    bpp = 8 * len(data) / (f.height * f.width)
-    print(f"file        {args.input} ({len(data)} bytes, {bpp:.4f} bpp)")
-    print(f"model       {f.model} (weights {f.weights_hash.hex()})")
+    pixels = f.height * f.width
+    bpp = f"{8 * len(data) / pixels:.4f} bpp" if pixels else "no pixels"
+    print(f"file        {args.input} ({len(data)} bytes, {bpp})")
+    if _is_classical_file(f):
+        knob = classical_knob(f.model)
+        print(f"codec       {f.model} (classical, no weights)")
+        print(f"rate        {_fmt(f.rate)}" + (f" ({knob.label})" if knob else ""))
+    else:
+        print(f"model       {f.model} (weights {f.weights_hash.hex()})")
+        print(f"rate        {_fmt(f.rate)}")
     print(f"image       {f.width}x{f.height} {f.mode}, {f.bitdepth}-bit input")
-    print(f"rate        {f.rate}")
     print(f"streams     {len(f.streams)}: {', '.join(str(len(s)) for s in f.streams)} bytes")
     return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from invlab.models import count_parameters, create_model, get_spec, list_models
+    from invlab.models import get_spec, list_models
     from invlab.weights import has_weights
 
     for name in list_models():
         spec = get_spec(name)
-        line = f"{name:22s} {spec.family:12s} {'trained' if has_weights(name) else 'no weights':11s}"
+        rate = {True: "variable", False: "fixed"}.get(spec.variable_rate, "?")
+        line = f"{name:25s} {spec.family:12s} {rate:8s} {'trained' if has_weights(name) else 'no weights':10s}"
         if args.params:
+            from invlab.models import count_parameters, create_model
+
             line += f" {count_parameters(create_model(name)) / 1e6:7.2f} M"
         print(f"{line}  {spec.description}")
+    print()
+    print("classical codecs (same --model option; no weights):")
+    for name, knob in CLASSICAL_RATES.items():
+        print(f"{name:25s} {knob.label} {_fmt(knob.low)}-{_fmt(knob.high)}, default {_fmt(knob.default)} "
+              f"({knob.note})")
     return 0
 
 
+# ---------------------------------------------------------------------- parser
+_ENCODE_EPILOG = """\
+what --rate means depends on the codec:
+  variable-rate learned models (msinn, msinn-mini, tiny-flow): a real number in the model's range,
+      [0, number of trained rate points - 1], fractional values included; default: the middle
+  fixed-rate learned families (invcompress, anfic, manfic, baselines): a weight index, 0, 1, 2, ...
+      (one trained weight file NAME-q<index>.pt each); default: the first shipped index
+  classical codecs: the codec's own knob, a number in its range:
+{classical}
+`invlab models` lists every name with its kind; a wrong --rate is refused with the valid range.
+"""
+
+
+def _encode_epilog() -> str:
+    rows = [f"      {name:9s} {knob.label} {_fmt(knob.low)}-{_fmt(knob.high)} (default {_fmt(knob.default)}; "
+            f"{knob.note})" for name, knob in CLASSICAL_RATES.items()]
+    return _ENCODE_EPILOG.format(classical="\n".join(rows))
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    """The parser; lazy subcommand modules are imported only when ``argv`` names them (or asks for help)."""
+    """The parser; a lazy subcommand's module is imported only when ``argv`` names that subcommand."""
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="invlab", description="Learned image compression with invertible transforms.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("encode", help="compress an image into an invlab file")
+    p = sub.add_parser("encode", help="compress an image into an invlab file (learned model or classical codec)",
+                       description="Compress an image with a learned model or a classical codec into an invlab file.",
+                       epilog=_encode_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF; 8/16-bit; RGB, grayscale, RGBA)")
     p.add_argument("output", help="invlab file to write")
-    p.add_argument("--model", default="msinn-mini", help="registered model name (see `invlab models`)")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help=f"a learned model or a classical codec, by name (see `invlab models`; default {DEFAULT_MODEL})")
     p.add_argument("--rate", type=float, default=None,
-                   help="rate setting: a real in the model's range (variable-rate) or a weight index")
+                   help="rate setting: a real in the model's range (variable-rate models), a weight index "
+                        "(fixed-rate families), quality / QP / distance (classical codecs; see below)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="use the untrained demo model (no weights needed)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="refuse larger images (memory guard)")
     p.set_defaults(func=_cmd_encode)
 
-    p = sub.add_parser("decode", help="decompress an invlab file into an image")
-    p.add_argument("input")
+    p = sub.add_parser("decode", help="decompress an invlab file into an image",
+                       description="Decompress an invlab file (any learned model or classical codec) into an image.")
+    p.add_argument("input", help="invlab file written by `invlab encode`")
     p.add_argument("output", help="image to write (.png keeps 16-bit inputs at 16 bits)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="the file was made with --untrained")
@@ -119,12 +357,12 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("input")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("models", help="list registered models")
+    p = sub.add_parser("models", help="list learned models (and the classical codecs)")
     p.add_argument("--params", action="store_true", help="also count parameters (builds each model)")
     p.set_defaults(func=_cmd_models)
 
     for name, (module, help_text) in _EXTERNAL.items():
-        if argv and argv[0] != name and argv[0] not in ("-h", "--help"):
+        if not argv or argv[0] != name:
             sub.add_parser(name, help=help_text)  # not the chosen command: skip the import
             continue
         try:
@@ -139,22 +377,52 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    """The message of a user error, on one line, in the CLI's words."""
+    if isinstance(err, OSError) and not isinstance(err, InvlabError):
+        where = f"{err.filename}: " if err.filename else ""
+        reason = {FileNotFoundError: "no such file or folder", IsADirectoryError: "is a directory",
+                  PermissionError: "permission denied"}.get(type(err), err.strerror or str(err))
+        text = f"{where}{reason}"
+    else:
+        text = str(err) or type(err).__name__
+    if isinstance(err, OutputExistsError):
+        text = text.replace("(use --force / overwrite=True)", "(use --force to replace it)")
+    return " ".join(text.split())
+
+
+def _negative_rates(argv: list[str]) -> list[str]:
+    """``--rate -1`` / ``--rate -inf`` -> ``--rate=-1``: argparse would read ``-inf`` as an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--rate" and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            try:
+                float(argv[i + 1])
+            except ValueError:
+                pass
+            else:
+                out.append(f"--rate={argv[i + 1]}")
+                i += 2
+                continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    argv = _negative_rates(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser(argv)
     args = parser.parse_args(argv)
-    if getattr(args, "rate", 0) is None and args.command == "encode":
-        from invlab.models import create_model
-
-        args.rate = create_model(args.model).check_rate(None)
     try:
         return int(args.func(args) or 0)
-    except InvlabError as err:
-        print(f"invlab: error: {err}", file=sys.stderr)
+    except (InvlabError, OSError) as err:
+        print(f"invlab: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except FileNotFoundError as err:
-        print(f"invlab: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("invlab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
