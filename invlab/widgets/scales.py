@@ -139,7 +139,11 @@ def overlay_figure(rgb: np.ndarray, maps: dict[str, np.ndarray], padded_height: 
     """
     panels = np.stack([render.overlay(rgb, m, padded_height // m.shape[0]) for m in maps.values()])
     fig = px.imshow(panels, facet_col=0, facet_col_wrap=min(len(maps), 3), binary_string=True)
-    for ann, (name, m) in zip(fig.layout.annotations, maps.items(), strict=True):
+    # With facet_col_wrap, plotly lists the facet titles bottom row first, so they cannot be zipped with the
+    # maps in order; each title names its facet ("facet_col=k", k = index into the stack): go by that.
+    named = list(maps.items())
+    for ann in fig.layout.annotations:
+        name, m = named[int(ann.text.rpartition("=")[2])]
         ann.text = f"{name}: {m.sum():.0f} bits"
     fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
     return fig.update_layout(title="spatial bit maps per scale (bits per latent position, over the image)",
