@@ -257,7 +257,12 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
     from invlab.io.images import save_image
 
-    save_image(output, image, overwrite=args.force)
+    try:
+        save_image(output, image, overwrite=args.force)
+    except OSError as err:
+        if err.filename:
+            raise
+        raise CliError(f"cannot write {output}: {err}") from None  # e.g. Pillow: "cannot write mode RGBA as JPEG"
     print(f"{output}: {image.width}x{image.height} {image.mode} ({image.bitdepth}-bit), "
           f"decoded with {by} in {secs:.2f} s")
     return 0
