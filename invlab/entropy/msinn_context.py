@@ -20,12 +20,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import GaussianConditional
 from compressai.ops import quantize_ste
 from torch import nn
 
 from invlab.entropy.checkerboard import MultistageContext
+from invlab.entropy.rans import TableDecoder, TableEncoder
 
 
 class ChannelsLast(nn.Sequential):
@@ -105,45 +105,47 @@ class LikelihoodCoder:
         return quantize_ste(r) if self.gaussian.training else torch.round(r)
 
 
+def _tables(gaussian: GaussianConditional) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return gaussian.quantized_cdf, gaussian.cdf_length.reshape(-1), gaussian.offset.reshape(-1)
+
+
 class RansEncodingCoder:
-    """Rounds residuals and queues (symbol, scale index) pairs; :meth:`finish` writes one rANS stream."""
+    """Rounds residuals and codes (symbol, scale index) pairs, one coder call per slice; :meth:`finish`
+    returns the one stream (the decoder decodes slice by slice, in the same calls)."""
 
     def __init__(self, gaussian: GaussianConditional):
         self.gaussian = gaussian
-        self.symbols: list[torch.Tensor] = []
-        self.indexes: list[torch.Tensor] = []
+        self.encoder = TableEncoder()
+        self.tables = _tables(gaussian)
 
     def code(self, key: str, y: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor,
              positions: torch.Tensor) -> torch.Tensor:
         q = torch.round((y - mean) * gain)
-        self.symbols.append(q[..., positions].reshape(-1).int())
-        self.indexes.append(scale_indexes(self.gaussian, scale[..., positions]).reshape(-1))
+        self.encoder.encode_with_indexes(q[..., positions].reshape(-1),
+                                         scale_indexes(self.gaussian, scale[..., positions]).reshape(-1), *self.tables)
         return q
 
     def finish(self) -> bytes:
-        g = self.gaussian
-        encoder = BufferedRansEncoder()
-        encoder.encode_with_indexes(torch.cat(self.symbols).tolist(), torch.cat(self.indexes).tolist(),
-                                    g.quantized_cdf.tolist(), g.cdf_length.reshape(-1).int().tolist(),
-                                    g.offset.reshape(-1).int().tolist())
-        return encoder.flush()
+        return self.encoder.flush()
 
 
 class RansDecodingCoder:
-    """Reads the symbols of :class:`RansEncodingCoder`'s stream back, in the same order."""
+    """Reads the symbols of :class:`RansEncodingCoder`'s stream back, in the same order; :meth:`finish`
+    verifies the stream was consumed exactly and the symbols are the encoder's."""
 
     def __init__(self, gaussian: GaussianConditional, stream: bytes):
         self.gaussian = gaussian
-        self.decoder = RansDecoder()
+        self.decoder = TableDecoder()
         self.decoder.set_stream(stream)
-        self.cdf = gaussian.quantized_cdf.tolist()
-        self.cdf_length = gaussian.cdf_length.reshape(-1).int().tolist()
-        self.offset = gaussian.offset.reshape(-1).int().tolist()
+        self.tables = _tables(gaussian)
 
     def code(self, key: str, y: None, scale: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor,
              positions: torch.Tensor) -> torch.Tensor:
         indexes = scale_indexes(self.gaussian, scale[..., positions])
-        values = self.decoder.decode_stream(indexes.reshape(-1).tolist(), self.cdf, self.cdf_length, self.offset)
+        values = self.decoder.decode_stream(indexes.reshape(-1), *self.tables)
         q = torch.zeros_like(scale)
         q[..., positions] = torch.tensor(values, dtype=q.dtype, device=q.device).reshape(indexes.shape)
         return q
+
+    def finish(self) -> None:
+        self.decoder.finish()

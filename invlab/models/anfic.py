@@ -325,6 +325,9 @@ class ANFIC(AugmentedFlowCodec):
         return {"strings": strings, "shape": {"context": self.context, **header}, "y_hat": decoded[0]}
 
     @torch.no_grad()
+    def stream_geometry(self, height: int, width: int) -> dict:
+        return {"context": self.context, "size": [height, width]}
+
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
         self.check_rate(rate)
         if shape.get("context") != self.context:

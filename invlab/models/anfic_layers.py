@@ -24,12 +24,12 @@ from typing import Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
-from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.entropy_models import EntropyBottleneck, GaussianMixtureConditional
 from compressai.layers import GDN, MaskedConv2d
 from compressai.models.utils import conv, deconv
 from torch import nn
 
+from invlab.entropy.rans import TableDecoder, TableEncoder
 from invlab.errors import BitstreamError
 
 #: an ANF latent: one tensor (single-scale) or one tensor per level, fine to coarse (multi-scale)
@@ -410,7 +410,7 @@ class LikelihoodCoder:
 
 def mixture_cdfs(
     gmm: GaussianMixtureConditional, scales: torch.Tensor, means: torch.Tensor, weights: torch.Tensor, abs_max: int
-) -> tuple[list[list[int]], list[int], list[int]]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """rANS tables for N elements over the values [-A, A]: (cdfs, lengths, offsets); inputs are (K, N).
 
     The CDFs come from CompressAI's ``GaussianMixtureConditional._build_cdf`` (which edits its inputs in place,
@@ -418,12 +418,12 @@ def mixture_cdfs(
     """
     cdf = gmm._build_cdf(scales.clone(), means.clone(), weights.clone(), abs_max)
     n = cdf.shape[0]
-    return cdf.tolist(), [cdf.shape[1]] * n, [-abs_max] * n
+    return cdf, torch.full((n,), cdf.shape[1], dtype=torch.int32), torch.full((n,), -abs_max, dtype=torch.int32)
 
 
 def _mixture_chunks(
     prior: LevelPrior, params: torch.Tensor, positions: torch.Tensor, abs_max: int
-) -> Iterator[tuple[int, int, tuple[list[list[int]], list[int], list[int]]]]:
+) -> Iterator[tuple[int, int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
     """(start, end, tables) over the coded elements (channel-major, then the selected positions in raster order)."""
     k, c = prior.mixtures, prior.channels
     flat = [t.reshape(k, c, *t.shape[-2:])[:, :, positions].reshape(k, -1) for t in prior.mixture(params)]
@@ -501,7 +501,7 @@ class EncodingCoder:
         if not positions.any():  # nothing to code (CompressAI's flush crashes on an empty buffer)
             self.strings.append(b"")
             return v_hat
-        encoder = BufferedRansEncoder()
+        encoder = TableEncoder()
         if prior.context is None:
             symbols = v_hat[0][:, positions].reshape(-1).int()
             for start, end, tables in _mixture_chunks(prior, params, positions, abs_max):
@@ -542,7 +542,7 @@ class DecodingCoder:
         positions = _positions(mask, height, width, params.device)
         if not positions.any():
             return params.new_zeros(1, c, height, width)
-        decoder = RansDecoder()
+        decoder = TableDecoder()
         decoder.set_stream(stream)
         if prior.context is not None:
             if mask is not None:
@@ -552,10 +552,13 @@ class DecodingCoder:
             def code_position(i: int, j: int, tables: tuple) -> torch.Tensor:
                 return torch.tensor(decoder.decode_stream(indexes, *tables), dtype=params.dtype, device=params.device)
 
-            return raster_scan(prior, params, abs_max, code_position)
+            v_hat = raster_scan(prior, params, abs_max, code_position)
+            decoder.finish()
+            return v_hat
         values: list[int] = []
         for start, end, tables in _mixture_chunks(prior, params, positions, abs_max):
             values += decoder.decode_stream(list(range(end - start)), *tables)
+        decoder.finish()
         v_hat = params.new_zeros(1, c, height, width)
         v_hat[0][:, positions] = torch.tensor(values, dtype=params.dtype, device=params.device).reshape(c, -1)
         return v_hat

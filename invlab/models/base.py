@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from compressai.models import CompressionModel
 
+from invlab.entropy.rans import use_invlab_coder
+
 #: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
 FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
@@ -37,6 +39,25 @@ class InvlabModel(CompressionModel):
     def __init__(self, lambdas: tuple[float, ...] = (0.0130,), **kwargs: Any):
         super().__init__(**kwargs)
         self.lambdas = tuple(float(v) for v in lambdas)
+
+    #: peak decoding memory per image pixel, measured by ``benchmarks/decode_memory.py`` (the decoder's pixel
+    #: limit is the memory budget divided by this; see :class:`invlab.codecs.learned.LearnedCodec`)
+    decode_bytes_per_pixel: float = 4000.0
+    #: entropy-coded streams in a file of this model (None: its ``decompress`` checks the count itself)
+    stream_count: int | None = None
+
+    def stream_geometry(self, height: int, width: int) -> dict[str, Any]:
+        """The ``shape`` fields a file of a (padded) ``height`` x ``width`` image must carry, exactly.
+
+        The decoder compares them with the file's before it allocates anything, so a file cannot make it
+        build tensors of another size than its header's (checked) image size.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not declare its stream geometry")
+
+    def update(self, scale_table: Any = None, force: bool = False, **kwargs: Any) -> bool:
+        """Build the CDF tables; every entropy model then codes with invlab's bounds-checked coder."""
+        use_invlab_coder(self)
+        return super().update(scale_table=scale_table, force=force, **kwargs)
 
     # ------------------------------------------------------------------ rates
     @property

@@ -35,6 +35,11 @@ class _HyperpriorAdapter(InvlabModel):
         y_strings, z_strings = out["strings"]
         return {"strings": [y_strings[0], z_strings[0]], "shape": {"z": list(out["shape"])}}
 
+    stream_count = 2
+
+    def stream_geometry(self, height: int, width: int) -> dict:
+        return {"z": [height // 64, width // 64]}
+
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict:
         y_string, z_string = strings
         return super().decompress([[y_string], [z_string]], tuple(shape["z"]))

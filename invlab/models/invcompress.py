@@ -22,7 +22,7 @@ Fixed-rate: one λ per model (``lambdas=(λ,)``), one weight file per rate index
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -36,7 +36,9 @@ from compressai.latent_codecs import (
 )
 from compressai.layers import CheckerboardMaskedConv2d, MaskedConv2d
 from torch import nn
+from torch.nn import functional as F
 
+from invlab.entropy.rans import TableDecoder, TableEncoder
 from invlab.errors import ModelMismatchError
 from invlab.flows import InvertibleSequence
 from invlab.models.base import InvlabModel
@@ -83,6 +85,62 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
         _, likelihoods = gc(y, scales, means=means)
         return {"likelihoods": {"y": likelihoods}, "y_hat": y_hat}
 
+    def _walk(self, params: torch.Tensor, height: int, width: int, code: Callable[..., torch.Tensor],
+              y: torch.Tensor | None = None) -> torch.Tensor:
+        """The serial raster walk, shared by encoder and decoder (batch 1).
+
+        At each position the masked 5x5 context of what is decoded so far gives (σ, μ);
+        ``code(indexes, symbols_or_None)`` codes the C symbols there and returns them.
+        """
+        gc, cp, k, pad = self.gaussian_conditional, self.context_prediction, self.kernel_size, self.padding
+        weight = cp.weight * cp.mask
+        y_hat = F.pad(y, (pad, pad, pad, pad)) if y is not None else params.new_zeros(
+            1, cp.in_channels, height + 2 * pad, width + 2 * pad)
+        for h in range(height):
+            for w in range(width):
+                ctx = F.conv2d(y_hat[:, :, h : h + k, w : w + k], weight, cp.bias)
+                gaussian_params = self.entropy_parameters(self.merge(params[:, :, h : h + 1, w : w + 1], ctx))
+                scales, means = gaussian_params.squeeze(3).squeeze(2).chunk(2, 1)
+                symbols = None if y is None else gc.quantize(y_hat[:, :, h + pad, w + pad], "symbols", means)
+                symbols = code(gc.build_indexes(scales).reshape(-1), symbols).reshape(1, -1).to(means.dtype)
+                y_hat[:, :, h + pad, w + pad] = symbols + means
+        return y_hat[:, :, pad : pad + height, pad : pad + width]
+
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        gc = self.gaussian_conditional
+        return gc.quantized_cdf, gc.cdf_length.reshape(-1), gc.offset.reshape(-1)
+
+    def compress(self, y: torch.Tensor, ctx_params: torch.Tensor) -> dict[str, Any]:
+        """One bounds-checked stream per image, one coder call per position (as the decoder reads it)."""
+        strings, y_hats = [], []
+        tables = self._tables()
+        for i in range(y.shape[0]):
+            encoder = TableEncoder()
+
+            def code(indexes: torch.Tensor, symbols: torch.Tensor, encoder: TableEncoder = encoder) -> torch.Tensor:
+                encoder.encode_with_indexes(symbols.reshape(-1), indexes, *tables)
+                return symbols
+
+            y_hats.append(self._walk(ctx_params[i : i + 1], y.shape[-2], y.shape[-1], code, y[i : i + 1]))
+            strings.append(encoder.flush())
+        return {"strings": [strings], "shape": y.shape[2:4], "y_hat": torch.cat(y_hats)}
+
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], ctx_params: torch.Tensor,
+                   **kwargs: Any) -> dict[str, Any]:
+        (y_strings,) = strings
+        tables = self._tables()
+        y_hats = []
+        for i, stream in enumerate(y_strings):
+            decoder = TableDecoder()
+            decoder.set_stream(stream)
+
+            def code(indexes: torch.Tensor, symbols: None, decoder: TableDecoder = decoder) -> torch.Tensor:
+                return torch.tensor(decoder.decode_stream(indexes, *tables))
+
+            y_hats.append(self._walk(ctx_params[i : i + 1], *shape, code))
+            decoder.finish()
+        return {"y_hat": torch.cat(y_hats)}
+
 
 def _y_codec(context: str, M: int) -> nn.Module:
     """The context model + Gaussian conditional for y (mean-scale, 5x5 context M -> 2M)."""
@@ -120,6 +178,8 @@ class InvCompress(InvlabModel):
             raise ValueError(f"InvCompress is fixed-rate: give one λ, got {self.lambdas}")
         self.family_lambdas = tuple(float(v) for v in family_lambdas)
         self.context = context
+        self.latent_channels = M
+        self.inn_levels = len(levels)
         self.pad_multiple = 4 * 2 ** len(levels)  # the hyperprior adds two stride-2 stages to the INN's
         channels = 3
         inn = []
@@ -157,6 +217,15 @@ class InvCompress(InvlabModel):
         shape = {"context": self.context, "y": [int(v) for v in out["shape"]["y"]],
                  "z": [int(v) for v in out["shape"]["hyper"]]}
         return {"strings": [s[0] for s in out["strings"]], "shape": shape, "y_hat": out["y_hat"]}
+
+    @property
+    def stream_count(self) -> int:
+        return 3 if self.context == "checkerboard" else 2
+
+    def stream_geometry(self, height: int, width: int) -> dict:
+        y = [height >> self.inn_levels, width >> self.inn_levels]
+        return {"context": self.context, "y": ([self.latent_channels] if self.context == "checkerboard" else []) + y,
+                "z": [y[0] // 4, y[1] // 4]}
 
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, Any]:
         self.check_rate(rate)

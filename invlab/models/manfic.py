@@ -244,6 +244,9 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         return unpack_depth_map(strings[0], self.grid(*self._read_size(shape)), self.num_levels)
 
     @torch.no_grad()
+    def stream_geometry(self, height: int, width: int) -> dict:
+        return {"levels": self.num_levels, "granularity": self.granularity, "size": [height, width]}
+
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
         self.check_rate(rate)
         depth_map = self.stream_depth_map(strings, shape)

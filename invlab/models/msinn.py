@@ -203,12 +203,18 @@ class MSINNVRLIC(InvlabModel):
             out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
         return out
 
+    stream_count = 1
+
+    def stream_geometry(self, height: int, width: int) -> dict:
+        return {"size": [height, width]}
+
     @torch.inference_mode()
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
         device = self.gain.table.device
         rate_t = torch.tensor([self.check_rate(rate)], device=device)
-        x_tilde, _ = self._walk(RansDecodingCoder(self.gaussian_conditional, strings[0]), rate_t,
-                                tuple(shape["size"]))
+        coder = RansDecodingCoder(self.gaussian_conditional, strings[0])
+        x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]))
+        coder.finish()
         return {"x_hat": self._postprocess(x_tilde).clamp(0, 1)}
 
     # ------------------------------------------------------------------ analysis helpers

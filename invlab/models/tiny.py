@@ -58,6 +58,13 @@ class TinyFlowCodec(InvlabModel):
                    zip(latents, self._gain_chunks(r), self.bottlenecks, strict=True)]
         return {"strings": strings, "shape": {"latents": [list(y.shape[-2:]) for y in latents]}}
 
+    def stream_geometry(self, height: int, width: int) -> dict:
+        return {"latents": [[height >> (i + 1), width >> (i + 1)] for i in range(len(self.bottlenecks))]}
+
+    @property
+    def stream_count(self) -> int:
+        return len(self.bottlenecks)
+
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict:
         r = torch.tensor([self.check_rate(rate)])
         hats = [eb.decompress([s], tuple(hw)) / g for s, hw, g, eb in
