@@ -23,6 +23,10 @@ class ModelMismatchError(InvlabError):
     """The file was made by another model, or by other weights of the same model."""
 
 
+class InputNotFoundError(InvlabError, FileNotFoundError):
+    """An input file does not exist, or is a directory."""
+
+
 class UnsupportedImageError(InvlabError):
     """The input image has a mode, size or bit depth invlab does not code."""
 
@@ -41,3 +45,16 @@ class OutputExistsError(InvlabError):
 
 class NoLevelsViewError(InvlabError):
     """The model exposes no per-level view (latents or masks) that the workbench can show."""
+
+
+class SymbolMismatchError(CorruptBitstreamError):
+    """The decoded symbols differ from the encoder's (their checksum in the stream does not match).
+
+    Either the file was damaged in a way the container checksum cannot see (e.g. streams swapped between
+    files and the checksum recomputed), or this machine computes the entropy parameters differently from
+    the encoder's machine. Decoding stops instead of writing a wrong image.
+    """
+
+
+class InvalidHeaderError(CorruptBitstreamError):
+    """A header or metadata field is out of range or inconsistent with the model (checked before decoding)."""

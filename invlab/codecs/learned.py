@@ -8,6 +8,8 @@ same kind of device (the default, CPU, is always safe).
 
 from __future__ import annotations
 
+import math
+import os
 import zlib
 from functools import lru_cache
 
@@ -15,8 +17,8 @@ import numpy as np
 import torch
 
 from invlab.codecs.base import Codec
-from invlab.errors import BitstreamError, CorruptBitstreamError, ModelMismatchError
-from invlab.io.container import InvlabFile
+from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, ModelMismatchError
+from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
 from invlab.weights import has_weights, load_model, rate_indices, shipped_weights
@@ -31,9 +33,15 @@ class LearnedCodec(Codec):
 
     rate_label = "rate index"
 
-    def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", **overrides):
-        """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading."""
+    def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", memory_budget_mb: float | None = None,
+                 **overrides):
+        """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading.
+
+        ``memory_budget_mb`` (default ``$INVLAB_MEMORY_BUDGET_MB`` or 8192): images whose decoding would need
+        more (``model.decode_bytes_per_pixel`` x pixels) are refused at encoding and decoding alike.
+        """
         self.name = name
+        self.memory_budget_mb = float(memory_budget_mb or os.environ.get("INVLAB_MEMORY_BUDGET_MB", 8192))
         self.pretrained = pretrained
         self.device = torch.device(device)
         self.overrides = dict(overrides)
@@ -54,8 +62,10 @@ class LearnedCodec(Codec):
     def _key(self, rate: float) -> int | None:
         if not self._per_rate_weights:
             return None
-        if float(rate) != int(rate):
-            raise ValueError(f"{self.name} is a fixed-rate family: rate must be a weight index, got {rate}")
+        rate, shipped = float(rate), rate_indices(self.name)
+        if not math.isfinite(rate) or rate != int(rate) or int(rate) not in shipped:
+            raise ValueError(f"{self.name} is a fixed-rate family: rate must be one of its weight indexes "
+                             f"{shipped}, got {rate}")
         return int(rate)
 
     def model(self, rate: float) -> InvlabModel:
@@ -66,6 +76,21 @@ class LearnedCodec(Codec):
             self._models[key] = model.to(self.device)
         return self._models[key]
 
+    def max_pixels(self, rate: float) -> int:
+        """The largest image this codec codes within its memory budget (and the container's limit)."""
+        per_pixel = self.model(rate).decode_bytes_per_pixel
+        return int(min(MAX_PIXELS, self.memory_budget_mb * 2**20 / per_pixel))
+
+    def _check_pixels(self, height: int, width: int, rate: float) -> None:
+        limit = self.max_pixels(rate)
+        if height * width > limit:
+            need = height * width * self.model(rate).decode_bytes_per_pixel / 2**20
+            raise InvalidHeaderError(
+                f"a {width}x{height} image needs about {need:.0f} MB of memory to decode with {self.name}, above "
+                f"the {self.memory_budget_mb:.0f} MB budget ({limit / 1e6:.1f} MP); raise INVLAB_MEMORY_BUDGET_MB "
+                "(or memory_budget_mb=) if the machine has it"
+            )
+
     def model_rate(self, rate: float) -> float | None:
         model = self.model(rate)
         return model.check_rate(rate) if model.variable_rate else None
@@ -73,28 +98,33 @@ class LearnedCodec(Codec):
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
     def encode_image(self, image: ImageData, rate: float) -> bytes:
-        return self._encode(image, rate, reconstruct=False)[0]
+        return self._encode(image, rate)[0]
 
     @torch.no_grad()
     def encode_with_reconstruction(self, rgb: np.ndarray, rate: float) -> tuple[bytes, np.ndarray]:
-        """The file, and the RGB image its decoder will produce. Models that reconstruct while encoding
-        (``reconstructs_at_encoder``, e.g. MSINN) skip the separate decode; the others encode, then decode."""
+        """The file, and the RGB image its decoder will produce (computed while encoding; see ``_encode``)."""
         image = ImageData(np.ascontiguousarray(rgb))
-        if not getattr(self.model(rate), "reconstructs_at_encoder", False):
-            data = self.encode_image(image, rate)
-            return data, self.decode(data)
-        data, x_hat = self._encode(image, rate, reconstruct=True)
+        data, x_hat = self._encode(image, rate)
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("the reconstruction has non-finite values")
         return data, to_uint8(crop(x_hat, image.height, image.width))
 
-    def _encode(self, image: ImageData, rate: float, reconstruct: bool) -> tuple[bytes, torch.Tensor | None]:
+    def _encode(self, image: ImageData, rate: float) -> tuple[bytes, torch.Tensor]:
+        """The file and the padded reconstruction (the decoder's output, computed here so that the file can
+        carry its checksum: models that reconstruct while encoding give it for free, the others decode the
+        streams once in-process)."""
         model = self.model(rate)
         model_rate = self.model_rate(rate)
+        self._check_pixels(image.height, image.width, rate)
         x = to_tensor(image.rgb).to(self.device)
         x_pad, _ = pad_to_multiple(x, model.pad_multiple)
-        out = model.compress(x_pad, model_rate, reconstruct=True) if reconstruct else model.compress(x_pad, model_rate)
+        native = getattr(model, "reconstructs_at_encoder", False)
+        out = model.compress(x_pad, model_rate, reconstruct=True) if native else model.compress(x_pad, model_rate)
         streams = list(out["strings"])
+        x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]
+        recon_crc = None
+        if torch.isfinite(x_hat).all():
+            recon_crc = zlib.crc32(to_uint8(crop(x_hat, image.height, image.width)).tobytes())
         meta = {"shape": out["shape"]}
         if image.alpha is not None:
             streams.append(zlib.compress(np.ascontiguousarray(image.alpha).tobytes(), 9))
@@ -102,30 +132,48 @@ class LearnedCodec(Codec):
         data = InvlabFile(
             model=self.name, weights_hash=model.weights_hash, height=image.height, width=image.width,
             mode=image.mode, bitdepth=image.bitdepth, rate=float(rate), streams=streams, meta=meta,
+            recon_crc=recon_crc,
         ).to_bytes()
-        return data, out.get("x_hat")
+        return data, x_hat
 
     @torch.no_grad()
-    def decode_image(self, data: bytes) -> ImageData:
-        f = InvlabFile.from_bytes(data)
+    def decode_image(self, data: bytes, max_pixels: int = MAX_PIXELS) -> ImageData:
+        """Decode a file; every header field is checked against the model before anything is allocated.
+
+        ``ImageData.matches_encoder`` says whether the output is bit-identical to the encoder's reconstruction.
+        Raises a :class:`~invlab.errors.BitstreamError` for a file that is damaged, crafted or from another
+        model, weights or format, and :class:`~invlab.errors.SymbolMismatchError` when the decoded symbols are
+        not the encoder's.
+        """
+        f = InvlabFile.from_bytes(data, max_pixels=max_pixels)
         if f.model != self.name:
             raise ModelMismatchError(f"file was made by model {f.model!r}, not {self.name!r}")
-        model = self.model(f.rate)
+        try:
+            model = self.model(f.rate)
+            model_rate = self.model_rate(f.rate)
+        except ValueError as err:
+            raise InvalidHeaderError(f"the file's rate is invalid for {self.name}: {err}") from None
         if f.weights_hash != model.weights_hash:
             raise ModelMismatchError(
                 f"file was made by other weights of {f.model!r} (hash {f.weights_hash.hex()}, "
                 f"loaded {model.weights_hash.hex()})"
             )
+        self._check_pixels(f.height, f.width, f.rate)
         streams = list(f.streams)
-        alpha = None
-        if f.meta.get("alpha"):
-            try:
-                raw = zlib.decompress(streams.pop())
-                alpha = np.frombuffer(raw, np.uint8).reshape(f.height, f.width).copy()
-            except (zlib.error, ValueError) as err:
-                raise CorruptBitstreamError(f"alpha stream is corrupt: {err}") from None
+        has_alpha = f.meta.get("alpha", False)
+        if has_alpha not in (True, False) or not set(f.meta) <= {"shape", "alpha"}:
+            raise InvalidHeaderError(f"unexpected header metadata fields {sorted(f.meta)}")
+        alpha = _read_alpha(streams.pop(), f.height, f.width) if has_alpha else None
+        shape = f.meta.get("shape")
+        padded = [-(-v // model.pad_multiple) * model.pad_multiple for v in (f.height, f.width)]
+        expected = model.stream_geometry(*padded)
+        if not isinstance(shape, dict) or any(shape.get(k) != v for k, v in expected.items()):
+            raise InvalidHeaderError(
+                f"the file's stream shapes do not fit a {f.width}x{f.height} image for {self.name}")
+        if model.stream_count is not None and len(streams) != model.stream_count:
+            raise InvalidHeaderError(f"{self.name} files hold {model.stream_count} streams, this one {len(streams)}")
         try:
-            out = model.decompress(streams, f.meta["shape"], self.model_rate(f.rate))
+            out = model.decompress(streams, shape, model_rate)
         except (BitstreamError, ModelMismatchError):
             raise
         except Exception as err:  # a malformed stream that passed the checksum (crafted files)
@@ -134,13 +182,26 @@ class LearnedCodec(Codec):
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("decoding produced non-finite values (stream/device mismatch?)")
         rgb = to_uint8(crop(x_hat, f.height, f.width))
-        return ImageData(rgb, f.mode, f.bitdepth, alpha)
+        matches = None if f.recon_crc is None else zlib.crc32(rgb.tobytes()) == f.recon_crc
+        return ImageData(rgb, f.mode, f.bitdepth, alpha, matches_encoder=matches)
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         return self.encode_image(ImageData(np.ascontiguousarray(rgb)), rate)
 
     def decode(self, data: bytes) -> np.ndarray:
         return self.decode_image(data).rgb
+
+
+def _read_alpha(stream: bytes, height: int, width: int) -> np.ndarray:
+    """The lossless alpha plane (zlib), inflated no further than the image size (no zip bombs)."""
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(stream, height * width + 1)
+    except zlib.error as err:
+        raise CorruptBitstreamError(f"alpha stream is corrupt: {err}") from None
+    if len(raw) != height * width or not inflater.eof or inflater.unused_data:
+        raise CorruptBitstreamError("alpha stream does not hold exactly one alpha value per pixel")
+    return np.frombuffer(raw, np.uint8).reshape(height, width).copy()
 
 
 @lru_cache(maxsize=8)

@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from invlab.errors import OutputExistsError, UnsupportedImageError
-
-MAX_PIXELS = 40_000_000  # about 160 MB of float32 activations per channel-width unit; ample for photos
+from invlab.errors import InputNotFoundError, OutputExistsError, UnsupportedImageError
+from invlab.io.container import MAX_PIXELS  # one limit for encoding and decoding
 
 
 @dataclass
@@ -39,6 +38,8 @@ class ImageData:
     mode: str = "RGB"  # one of "RGB", "L", "RGBA", "LA"
     bitdepth: int = 8
     alpha: np.ndarray | None = None  # (H, W) uint8 where the input had a non-opaque alpha channel
+    #: after decoding: is the RGB bit-identical to the encoder's reconstruction? (None: the file did not say)
+    matches_encoder: bool | None = None
 
     @property
     def height(self) -> int:
@@ -94,7 +95,7 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> ImageData:
     """Read an image file (PNG, JPEG, WebP, TIFF, ...; 16-bit PNG included)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such image: {path}")
+        raise InputNotFoundError(f"{path} is a directory, not an image" if path.is_dir() else f"no such image: {path}")
     if _is_16bit_png(path):  # Pillow would truncate 16-bit colour PNGs to 8 bits silently
         return _load_16bit_png(path, max_pixels)
     try:
@@ -117,6 +118,9 @@ def _is_16bit_png(path: Path) -> bool:
 def _load_16bit_png(path: Path, max_pixels: int) -> ImageData:
     import imagecodecs
 
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    _check_size(int.from_bytes(head[20:24], "big"), int.from_bytes(head[16:20], "big"), max_pixels)  # IHDR first
     try:
         arr = imagecodecs.png_decode(path.read_bytes())
     except Exception as err:  # imagecodecs raises its own PngError
