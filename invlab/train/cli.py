@@ -16,20 +16,29 @@ from pathlib import Path
 import torch
 
 from invlab.train.export import export_weights
-from invlab.train.trainer import TrainConfig, Trainer
+from invlab.train.trainer import TrainConfig, Trainer, default_run_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="registered model name (see `invlab models`)")
     parser.add_argument("--data", help="folder of training images (PNG/WebP); omit to only --export")
     parser.add_argument("--val", help="folder of validation images (fixed centre crops)")
-    parser.add_argument("--run-dir", help="checkpoint + log folder (default runs/MODEL or runs/MODEL-qI)")
+    parser.add_argument("--run-dir",
+                        help="checkpoint + log folder (default $INVLAB_RUNS or ~/.cache/invlab/runs/MODEL[-qI])")
     parser.add_argument("--config", default="{}", help="JSON architecture overrides for the model factory")
     parser.add_argument("--lambda", dest="lmbda", type=float, help="fixed-rate models: the λ to train")
     parser.add_argument("--rate-index", type=int, help="fixed-rate models: weight file NAME-qI (picks its default λ)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=256, help="training crop size (multiple of the model's padding)")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=1e-4, help="(peak) learning rate")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: autocast forward/backward (about 2x faster on AVX-512 bf16 CPUs)")
+    parser.add_argument("--schedule", choices=["multistep", "wsd"], default="multistep",
+                        help="multistep: x0.1 at 80%% and 95%%; wsd: warm-up, constant, cosine decay at the end")
+    parser.add_argument("--warmup-steps", type=int, default=0, help="wsd: linear warm-up steps")
+    parser.add_argument("--decay-fraction", type=float, default=0.15,
+                        help="wsd: the last fraction of the budget (steps or --time-limit) decays")
+    parser.add_argument("--min-lr-ratio", type=float, default=0.05, help="wsd: final LR / peak")
     parser.add_argument("--aux-lr", type=float, default=1e-3)
     parser.add_argument("--max-steps", type=int, default=50_000, help="total steps (the LR drops at 80%% and 95%%)")
     parser.add_argument("--val-every", type=int, default=2000)
@@ -51,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir or f"runs/{args.model}" + ("" if args.rate_index is None else f"-q{args.rate_index}"))
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.model, args.rate_index)
     if args.data:
         cfg = TrainConfig(
             model=args.model, data=args.data, val=args.val, run_dir=str(run_dir), model_config=json.loads(args.config),
@@ -59,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
             aux_lr=args.aux_lr, max_steps=args.max_steps, val_every=args.val_every, log_every=args.log_every,
             ckpt_every=args.ckpt_every, time_limit_min=args.time_limit, seed=args.seed, device=args.device,
             init_from=args.init_from, start_step=args.start_step, progress=not args.no_progress,
+            precision=args.precision, schedule=args.schedule, warmup_steps=args.warmup_steps,
+            decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio,
         )
         trainer = Trainer(cfg)
         status = trainer.run()

@@ -131,6 +131,14 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "trained": True,
         "training": {
             "steps": ckpt["step"], "seconds": round(ckpt["train_seconds"], 1),
+            "samples_seen": ckpt["step"] * train_cfg["batch_size"],
+            "wall_hours_all_runs": round(ckpt.get("spent_seconds", ckpt["train_seconds"]) / 3600, 3),
+            "threads": ckpt.get("threads"),
+            "cpu_hours": round(ckpt.get("spent_seconds", ckpt["train_seconds"]) / 3600 * (ckpt.get("threads") or 1), 3)
+            if str(train_cfg["device"]).startswith("cpu") else None,
+            "device_name": ckpt.get("device_name"),
+            "precision": train_cfg.get("precision", "fp32"), "schedule": train_cfg.get("schedule", "multistep"),
+            "warmup_steps": train_cfg.get("warmup_steps", 0), "decay_fraction": train_cfg.get("decay_fraction"),
             "steps_per_second": round((ckpt["step"] - train_cfg["start_step"]) / max(ckpt["train_seconds"], 1e-9), 2),
             **{k: train_cfg[k] for k in ("max_steps", "batch_size", "crop", "lr", "aux_lr", "clip", "milestones",
                                           "seed", "device", "init_from", "start_step", "lmbda")},

@@ -1,11 +1,21 @@
 """The shared training loop: every registered model trains through ``model.rd_loss`` with the same recipe.
 
-Recipe (architectures.md §8.1): Adam 1e-4, learning rate ×0.1 at 80 % and 95 % of the steps, gradient-norm
-clipping at 1.0, an aux Adam 1e-3 on the ``EntropyBottleneck`` quantiles, fp32 (TF32 allowed on CUDA).
-Variable-rate models draw one integer anchor per sample; fixed-rate models train one λ.
+Two schedules, both with gradient-norm clipping at 1.0 and an aux Adam on the ``EntropyBottleneck`` quantiles:
 
-Resume is exact: the checkpoint holds model, optimisers, scheduler, step and every RNG state, and each
-batch is a pure function of ``(seed, step)`` (see :mod:`invlab.train.data`).
+- ``multistep`` (architectures.md §8.1, the GPU recipe): Adam, learning rate ×0.1 at 80 % and 95 % of the steps.
+- ``wsd`` (warm-up, stable, decay; the CPU recipe for short budgets): a linear warm-up, a constant peak learning
+  rate, then a cosine decay to ``min_lr_ratio`` of the peak over the last ``decay_fraction`` of the budget
+  (steps or, with a time limit, minutes, whichever ends first). At the start of the decay the run saves
+  ``stable.pt``: the next session resumes the stable branch from it, so a model keeps improving run after run,
+  and each run's decayed ``last.pt`` is what gets exported.
+
+``precision="bf16"`` runs forward and backward under CPU/CUDA autocast in bfloat16 (parameters, optimiser
+and loss stay fp32); validation, export and coding are always fp32.
+
+Resume from a checkpoint is exact for ``multistep`` (model, optimisers, scheduler, step and every RNG
+state; each batch is a pure function of ``(seed, step)``, see :mod:`invlab.train.data`). The ``wsd`` decay
+depends on wall-clock time when a time limit is set, so a run interrupted inside its decay resumes its
+weights and step exactly but restarts the decay clock.
 """
 
 from __future__ import annotations
@@ -52,9 +62,37 @@ class TrainConfig:
     time_limit_min: float | None = None
     seed: int = 0
     device: str = "cpu"
+    precision: str = "fp32"  # "fp32" or "bf16" (autocast for forward/backward)
+    schedule: str = "multistep"  # "multistep" or "wsd"
+    warmup_steps: int = 0  # wsd: linear warm-up from 0 (counted from start_step / the resumed step)
+    decay_fraction: float = 0.15  # wsd: the last fraction of the budget decays
+    min_lr_ratio: float = 0.05  # wsd: final learning rate / peak
     init_from: str | None = None
     start_step: int = 0  # with init_from: continue the step count (data, anchors and LR schedule) from here
     progress: bool = True
+
+
+def default_run_dir(model: str, rate_index: int | None = None) -> Path:
+    """Checkpoints live outside the work tree: ``$INVLAB_RUNS`` or ``~/.cache/invlab/runs/MODEL[-qI]``."""
+    import os
+
+    root = Path(os.environ.get("INVLAB_RUNS", Path.home() / ".cache" / "invlab" / "runs"))
+    return root / (model + ("" if rate_index is None else f"-q{rate_index}"))
+
+
+def wsd_factor(progress: float, warmup: float, decay_fraction: float, min_ratio: float) -> float:
+    """Learning-rate multiplier of the warm-up/stable/decay schedule.
+
+    ``progress`` in [0, 1] is the share of the budget spent; ``warmup`` in [0, 1] the warm-up's progress.
+    """
+    import math
+
+    factor = min(1.0, max(warmup, 0.0))
+    start = 1.0 - decay_fraction
+    if decay_fraction > 0 and progress > start:
+        t = min(1.0, (progress - start) / decay_fraction)
+        factor *= min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * t))
+    return factor
 
 
 def family_lambdas(model: InvlabModel) -> tuple[float, ...]:
@@ -81,6 +119,19 @@ def load_state(path: str | Path) -> dict[str, torch.Tensor]:
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     state = ckpt["model"] if "model" in ckpt else ckpt["state_dict"]
     return {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v for k, v in state.items()}
+
+
+def _device_name(device: torch.device) -> str:
+    """What trained: the GPU's name, or the CPU's model name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return "cpu: " + line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "cpu"
 
 
 def _rng_state() -> dict[str, Any]:
@@ -135,11 +186,23 @@ class Trainer:
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        if self.ckpt_path.is_file():
-            self._resume()
+        if cfg.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {cfg.precision!r}")
+        if cfg.schedule not in ("multistep", "wsd"):
+            raise ValueError(f"schedule must be multistep or wsd, not {cfg.schedule!r}")
+        self.stable_path = self.run_dir / "stable.pt"
+        self.spent_seconds = 0.0  # all training seconds, including decay branches that were set aside
+        self.resumed_from: str | None = None
+        if cfg.schedule == "wsd" and self.stable_path.is_file():
+            self._resume(self.stable_path)
+        elif self.ckpt_path.is_file():
+            self._resume(self.ckpt_path)
+        self.first_step = self.step
+        self.in_decay = False
 
     # ------------------------------------------------------------------ checkpoints
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, path: Path | None = None) -> Path:
+        path = path or self.ckpt_path
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {
             "model": self.model.state_dict(),
@@ -148,21 +211,25 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
             "train_seconds": self.train_seconds,
+            "spent_seconds": self.spent_seconds,
+            "precision": self.cfg.precision,
+            "threads": torch.get_num_threads(),
+            "device_name": _device_name(self.device),
             "rng": _rng_state(),
             "train_config": asdict(self.cfg),
             "model_name": self.cfg.model,
             "model_config": self.model_config,
             "data_hash": self.data_hash,
         }
-        tmp = self.ckpt_path.with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         torch.save(ckpt, tmp)
-        tmp.replace(self.ckpt_path)
-        return self.ckpt_path
+        tmp.replace(path)
+        return path
 
-    def _resume(self) -> None:
-        ckpt = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+    def _resume(self, path: Path) -> None:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if ckpt["model_name"] != self.cfg.model or ckpt["model_config"] != self.model_config:
-            raise ValueError(f"{self.ckpt_path} is a checkpoint of {ckpt['model_name']} {ckpt['model_config']}, "
+            raise ValueError(f"{path} is a checkpoint of {ckpt['model_name']} {ckpt['model_config']}, "
                              f"not {self.cfg.model} {self.model_config}; use another --run-dir")
         self.model.load_state_dict(ckpt["model"])
         self.model.to(self.device)
@@ -172,14 +239,20 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.step = ckpt["step"]
         self.train_seconds = ckpt["train_seconds"]
+        self.spent_seconds = ckpt.get("spent_seconds", self.train_seconds)
+        if path == self.stable_path and self.ckpt_path.is_file():  # count the set-aside decay branch too
+            last = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+            self.spent_seconds = max(self.spent_seconds, last.get("spent_seconds", last["train_seconds"]))
         _set_rng_state(ckpt["rng"])
+        self.resumed_from = str(path)
         self._truncate_log()
 
     def _truncate_log(self) -> None:
         """Drop log records written after the checkpoint (a run killed between checkpoints)."""
         if not self.log_path.is_file():
             return
-        lines = [ln for ln in self.log_path.read_text().splitlines() if json.loads(ln)["step"] <= self.step]
+        records = [json.loads(ln) for ln in self.log_path.read_text().splitlines()]
+        lines = [json.dumps(r) for r in records if r["step"] <= self.step or r.get("phase") == "decay"]
         self.log_path.write_text("".join(ln + "\n" for ln in lines))
 
     def _log(self, record: dict[str, Any]) -> None:
@@ -198,8 +271,9 @@ class Trainer:
     def train_step(self) -> dict[str, torch.Tensor]:
         x = self.train_data.train_batch(self.cfg.seed, self.step, self.cfg.batch_size).to(self.device)
         rate = self._rates(self.step, x.shape[0])
-        out = self.model(x, rate)
-        losses = self.model.rd_loss(x, out, rate)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            out = self.model(x, rate)
+            losses = self.model.rd_loss(x, out, rate)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip)
@@ -210,7 +284,8 @@ class Trainer:
             aux.backward()
             self.aux_optimizer.step()
             losses["aux"] = aux
-        self.scheduler.step()
+        if self.cfg.schedule == "multistep":
+            self.scheduler.step()
         self.step += 1
         return losses
 
@@ -233,24 +308,49 @@ class Trainer:
         n = len(anchors) * self.val_batch.shape[0]
         return {k: v / n for k, v in totals.items()}
 
+    def budget_progress(self, elapsed_s: float) -> float:
+        """Share of this run's budget spent: steps, or minutes where a time limit is set (whichever is further)."""
+        cfg = self.cfg
+        progress = self.step / cfg.max_steps if cfg.max_steps else 1.0
+        if cfg.time_limit_min:
+            progress = max(progress, elapsed_s / (60 * cfg.time_limit_min))
+        return progress
+
+    def _set_wsd_lr(self, elapsed_s: float) -> None:
+        cfg = self.cfg
+        progress = self.budget_progress(elapsed_s)
+        if not self.in_decay and cfg.decay_fraction > 0 and progress > 1 - cfg.decay_fraction:
+            self.in_decay = True
+            self.save_checkpoint(self.stable_path)  # the stable branch the next run continues
+        warm = (self.step - self.first_step + 1) / cfg.warmup_steps if cfg.warmup_steps else 1.0
+        factor = wsd_factor(progress, warm, cfg.decay_fraction, cfg.min_lr_ratio)
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * factor
+
     def run(self) -> str:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        seconds_before = self.train_seconds
+        seconds_before, spent_before = self.train_seconds, self.spent_seconds
         status = "done"
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress, desc=cfg.model)
         while self.step < cfg.max_steps:
+            if cfg.schedule == "wsd":
+                self._set_wsd_lr(time.monotonic() - started)
+            lr = self.optimizer.param_groups[0]["lr"]
             losses = self.train_step()
             self.train_seconds = seconds_before + time.monotonic() - started
+            self.spent_seconds = spent_before + time.monotonic() - started
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
-                record = {"step": self.step, "split": "train", "lr": self.optimizer.param_groups[0]["lr"],
+                record = {"step": self.step, "split": "train", "lr": lr, "seconds": round(self.spent_seconds, 1),
+                          **({"phase": "decay"} if self.in_decay else {}),
                           **{k: v.item() for k, v in losses.items()}}
                 self._log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
             if self.val_batch is not None and (self.step % cfg.val_every == 0 or self.step == cfg.max_steps):
-                self._log({"step": self.step, "split": "val", **self.validate()})
+                self._log({"step": self.step, "split": "val", "seconds": round(self.spent_seconds, 1),
+                           **({"phase": "decay"} if self.in_decay else {}), **self.validate()})
             if self.step % cfg.ckpt_every == 0:
                 self.save_checkpoint()
             if cfg.time_limit_min is not None and time.monotonic() - started > 60 * cfg.time_limit_min:
