@@ -1,13 +1,39 @@
-"""Notebooks 00, 01, 02 and 05 run headlessly with their quick parameters (papermill, a fresh kernel each)."""
+"""Notebooks 00, 01, 02 and 05 run headlessly with their quick parameters (papermill, a fresh kernel each).
+
+Their printed text is plain text: an HTML tag in a stream output means a cell printed markup meant for a widget.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+HTML_TAG = re.compile(r"</?(b|i|div|span|code|p|br|style|table)\b[^>]*>", re.IGNORECASE)
+
+
+def printed_text(nb: nbformat.NotebookNode) -> str:
+    """Everything the cells printed, and results shown as plain text only (a widget's repr is not shown), joined."""
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = out.get("data", {})
+            if out.output_type == "stream":
+                parts.append(out.text)
+            elif set(data) == {"text/plain"}:
+                parts.append(data["text/plain"])
+    return "\n".join(parts)
+
+
+def test_printed_text_check_sees_raw_html():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="<b>37.0422 bpp</b> -> <b>1.2 bpp</b>\n")])])
+    assert HTML_TAG.search(printed_text(nb))
+    assert not HTML_TAG.search("rate 1.00: 0.4 bpp -> rate 2.00: 0.9 bpp; x < y > z")
 
 
 @pytest.mark.parametrize("name", ["00_quickstart", "01_rate_control", "02_latents_and_bits", "05_invertibility"])
@@ -18,3 +44,5 @@ def test_notebook_runs_quick(name: str, tmp_path: Path, monkeypatch: pytest.Monk
         str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"), parameters={"quick": True},
         cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, execution_timeout=120,
     )
+    text = printed_text(nbformat.read(tmp_path / f"{name}.ipynb", as_version=4))
+    assert not HTML_TAG.search(text), f"{name} printed raw HTML: {HTML_TAG.search(text).group(0)!r}"

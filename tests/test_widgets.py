@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import math
+import os
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +19,7 @@ from invlab.codecs.base import Codec
 from invlab.io.images import ImageData
 from invlab.widgets import render, scales, sources, teaching
 from invlab.widgets.measure import Zoom, error_map, match_bpp, quality
-from invlab.widgets.rate_control import RateControlApp
+from invlab.widgets.rate_control import ClassicalPoint, RateControlApp
 
 
 # ---------------------------------------------------------------------- sources
@@ -133,6 +138,134 @@ def test_bpp_grows_with_rate_and_classical_matches(app):
     if classical is None:
         pytest.skip(sources.classical_codec("jpeg")[1])
     assert classical.codec == "jpeg" and classical.decoded.shape == app.rgb.shape
+
+
+def _writes_by_thread(app) -> list[str]:
+    """Record the thread of every widget write the views get from now on."""
+    import traitlets
+
+    threads: list[str] = []
+    views = (app.bpp_label, app.stats, app.timing, app.check, app.zoom_caption, app.recon_view, app.error_view,
+             app.zoom_view, app.rd_view)
+    for view in views:
+        view.observe(lambda _: threads.append(threading.current_thread().name), names=traitlets.All)
+    return threads
+
+
+@pytest.fixture
+def quiet_app():
+    """A fresh app without prefetch: every encode it runs is one a test asked for."""
+    return RateControlApp("kodim23", "tiny-flow", "none", crop=64, prefetch=0)
+
+
+def test_browser_positions_are_coalesced(quiet_app):
+    app = quiet_app
+    threads = _writes_by_thread(app)
+    before = len(app.coded)
+    with app._coding:  # the model is busy: the positions arrive while nothing can be coded
+        for rate in (0.2, 0.6, 1.1, 1.4):  # none coded yet (the app showed 1.0)
+            app.rate.set_state({"value": rate})  # what the browser sends for each arrow-key press
+            assert app.shown.rate == 1.0  # returned at once: not coded on the kernel thread
+        assert app.timing.value == "coding rate 1.40 …"
+    app.wait()
+    coded = [key[2] for key in app.coded[before:]]
+    assert coded[-1] == 1.4 and 0.6 not in coded and 1.1 not in coded and len(coded) <= 2  # 0.2 may have started
+    assert app.shown.rate == 1.4 and app.rate.value == 1.4 and app.timing.value.startswith("update took")
+    assert set(threads) == {threading.current_thread().name}  # the background thread wrote no widget
+
+
+def test_browser_results_are_drawn_by_the_event_loop(quiet_app):
+    app = quiet_app
+    threads = _writes_by_thread(app)
+
+    async def drag():
+        for rate in (0.5, 0.55, 0.6):
+            app.rate.set_state({"value": rate})
+        for _ in range(600):  # the loop runs the hand-over callbacks; nobody calls wait()
+            if app.shown.rate == 0.6:
+                return
+            await asyncio.sleep(0.05)
+
+    asyncio.run(drag())
+    assert app.shown.rate == 0.6 and 0.55 not in [key[2] for key in app.coded]
+    assert set(threads) == {threading.current_thread().name}
+
+
+def test_arrow_keys_in_a_live_kernel_are_coalesced():
+    """The real path: widget messages to an ipykernel (as JupyterLab sends them), results drawn on its thread."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    def run(code: str) -> str:
+        msg_id, out = kc.execute(code), []
+        while True:
+            msg = kc.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            elif msg["msg_type"] == "error":
+                raise AssertionError("\n".join(msg["content"]["traceback"]))
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return "".join(out)
+
+    try:
+        slider = run(
+            "import threading, traitlets, invlab\n"
+            "from invlab.widgets.rate_control import RateControlApp\n"
+            "app = RateControlApp('kodim23', 'tiny-flow', 'none', crop=64, prefetch=0)\n"
+            "writers = set()\n"
+            "for v in (app.bpp_label, app.stats, app.timing, app.recon_view, app.rd_view, app.check):\n"
+            "    v.observe(lambda _: writers.add(threading.current_thread().name), names=traitlets.All)\n"
+            "app._coding.acquire()  # busy: the messages below arrive faster than positions can be coded\n"
+            "print(app.rate.model_id)").strip()
+        for rate in (0.2, 0.6, 1.1, 1.4):
+            kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": slider, "data": {
+                "method": "update", "state": {"value": rate}, "buffer_paths": []}}))
+        run("app._coding.release()")
+        for _ in range(240):
+            state = json.loads(run("import json; print(json.dumps({'shown': app.shown.rate, "
+                                   "'coded': [k[2] for k in app.coded[3:]], 'writers': sorted(writers)}))"))
+            if state["shown"] == 1.4:
+                break
+            time.sleep(0.5)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert state["shown"] == 1.4  # the RD curve's 3 rates came first: app.coded[3:] is what the messages coded
+    assert state["coded"][-1] == 1.4 and 0.6 not in state["coded"] and 1.1 not in state["coded"]
+    assert state["writers"] == ["MainThread"]  # every widget write on the kernel thread
+
+
+def test_rate_zero_is_a_position(quiet_app):
+    app = quiet_app
+    assert app.rate.value == 1.0  # a new app starts in the middle of the range
+    app.update(0.0)
+    assert app.rate.value == 0.0 and app.shown.rate == 0.0
+    app.image_box.value = "kodim01"  # a new image keeps the position, 0.0 included
+    assert app.rate.value == 0.0 and app.shown.rate == 0.0
+    app.rate.set_state({"value": 0.05})
+    app.rate.set_state({"value": 0.0})
+    app.wait()
+    assert app.shown.rate == 0.0
+    start = RateControlApp("kodim23", "tiny-flow", "none", crop=64, prefetch=0, rate=0.0)
+    assert start.rate.value == 0.0 and start.shown.rate == 0.0
+
+
+def test_no_classical_says_none_and_the_title_says_what_is_unreachable(quiet_app, app):
+    assert "classical: none selected" in quiet_app.stats.value
+    assert "jpeg" not in quiet_app.stats.value.lower() and "jpeg" not in quiet_app.zoom_caption.value
+    point = app.update(1.0)
+    classical = app.shown_classical
+    if classical is None:
+        pytest.skip(sources.classical_codec("jpeg")[1])
+    assert classical.target_bpp == point.bpp
+    # an untrained model codes at tens of bpp: more than JPEG's range reaches
+    assert not classical.reaches and "jpeg cannot reach" in app.zoom_caption.value
+    assert "closest bpp it reaches" not in app.stats.value and "closest its range reaches" in app.stats.value
+    near = ClassicalPoint("jpeg", 50, point.bpp * 1.05, 30.0, classical.decoded, point.bpp)
+    assert near.reaches and "jpeg at equal bpp" in app.zoom_title(point, near)
 
 
 def test_large_upload_is_cropped_and_says_so(small_rgb):
