@@ -1,27 +1,82 @@
-"""Notebook 03 runs headlessly in quick mode; the rd_plots functions it calls work on their own."""
+"""Notebook 03 runs headlessly (quick mode, and its default on the tracked results, which it must leave alone);
+the rd_plots functions it calls work on their own."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+import nbformat
 import papermill
 import pytest
 
 from invlab.eval.anchors import load_anchor
-from invlab.eval.report import render, replace_block
-from invlab.widgets.rd_plots import collect_curves, export_figures, rd_figure
+from invlab.eval.report import BD_DIGITS, render, replace_block, results_table
+from invlab.widgets.rd_plots import LEGEND_COLUMNS, collect_curves, export_figures, rd_figure
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "03_rd_curves.ipynb"
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK = REPO / "notebooks" / "03_rd_curves.ipynb"
+FIGURES = REPO / "results" / "figures"
+
+
+def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **parameters) -> str:
+    """Run the notebook with ``parameters``; returns its printed text. The tracked figures must not change."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tracked = {p: p.read_bytes() for p in FIGURES.iterdir()}
+    try:
+        papermill.execute_notebook(
+            str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters=parameters, cwd=str(NOTEBOOK.parent),
+            kernel_name="python3", progress_bar=False, execution_timeout=120,
+        )
+        changed = [p.name for p, data in tracked.items() if p.read_bytes() != data]
+        assert not changed, f"running notebook 03 rewrote {changed}"
+        assert sorted(FIGURES.iterdir()) == sorted(tracked), "running notebook 03 added files to results/figures"
+    finally:
+        for p, data in tracked.items():  # leave the checkout as it was, whatever happened
+            if p.read_bytes() != data:
+                p.write_bytes(data)
+    nb = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def test_notebook_03_runs_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(tmp_path / "out.ipynb"), parameters={"quick": True}, cwd=str(NOTEBOOK.parent),
-        kernel_name="python3", progress_bar=False, execution_timeout=120,
-    )
+    printed = _run(tmp_path, monkeypatch, quick=True, export_figures=True)  # exports into its temporary folder
+    assert printed.count("wrote ") == 3 and str(FIGURES) not in printed
+
+
+def test_notebook_03_default_run_exports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    printed = _run(tmp_path, monkeypatch)  # the default: plot results/kodak, the tracked results
+    assert "not exported (export_figures = False)" in printed and "wrote " not in printed
+
+
+def test_exported_figures_are_byte_stable(tmp_path: Path):
+    curves = collect_curves(tmp_path / "missing", anchors=["vtm", "invcompress"])
+    first = export_figures(curves, tmp_path / "a", formats=["pdf", "svg", "png"])
+    second = export_figures(curves, tmp_path / "b", formats=["pdf", "svg", "png"])
+    for a, b in zip(first, second, strict=True):
+        assert a.read_bytes() == b.read_bytes(), f"{a.suffix} export differs between two runs"
+
+
+def test_every_curve_has_room_in_the_legend():
+    curves = collect_curves(REPO / "results" / "kodak")
+    assert len(curves) >= 12  # the tracked results and the published anchors
+    fig = rd_figure(curves)
+    legend = fig.layout.legend
+    assert legend.orientation == "h" and legend.yref == "container" and legend.yanchor == "bottom"
+    assert sum(bool(t.showlegend is not False) for t in fig.data) == len(curves)  # one entry per curve
+    few = rd_figure(dict(list(curves.items())[:LEGEND_COLUMNS]))
+    assert fig.layout.height > few.layout.height  # the figure grows with the legend rows
+
+
+def test_bd_table_is_rounded_for_display():
+    exact = results_table(REPO / "results" / "kodak")
+    shown = results_table(REPO / "results" / "kodak", rounded=True)
+    for column, digits in BD_DIGITS.items():
+        values = shown[column].dropna()
+        assert len(values) and all(math.isclose(v, round(v, digits)) for v in values)
+        assert (shown[column] - exact[column]).abs().max() <= 0.5 * 10**-digits + 1e-12
 
 
 def test_collect_and_figures_with_anchors_only(tmp_path: Path):

@@ -16,10 +16,15 @@ from invlab.eval.rd import bd_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 PUBLISHED = ("vvenc", "invcompress", "msinn-8", "msinn-12")  # shown beside ours, for Kodak
+BD_DIGITS = {"BD-rate (%)": 1, "BD-PSNR (dB)": 2}  # decimals worth reading (``rounded=True``)
 
 
-def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple[str, ...] = PUBLISHED) -> pd.DataFrame:
-    """One row per result JSON (ours, then published anchors on Kodak): points, ranges, BD vs ``anchor``."""
+def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple[str, ...] = PUBLISHED,
+                  rounded: bool = False) -> pd.DataFrame:
+    """One row per result JSON (ours, then published anchors on Kodak): points, ranges, BD vs ``anchor``.
+
+    ``rounded`` rounds the BD columns to :data:`BD_DIGITS` decimals (for display; the markdown and CSV
+    outputs format the exact values themselves)."""
     results_dir = Path(results_dir)
     ours = load_results(results_dir)
     kodak = results_dir.name == "kodak"
@@ -31,7 +36,7 @@ def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple
                               "bpp range": [f"{c.bpp.min():.3f}-{c.bpp.max():.3f}" for c in curves.values()]})
         table = table.set_index("codec")
     table.insert(2, "PSNR range (dB)", [f"{c.psnr.min():.2f}-{c.psnr.max():.2f}" for c in curves.values()])
-    return table
+    return table.round({k: v for k, v in BD_DIGITS.items() if k in table}) if rounded else table
 
 
 def render(results_root: str | Path = "results", anchor: str = "vtm") -> str:

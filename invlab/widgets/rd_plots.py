@@ -1,23 +1,32 @@
 """RD figures for notebooks: our results in results/<dataset>/ beside the published anchors.
 
 Interactive figures are plotly; paper-ready files (PDF/SVG/PNG) are drawn with matplotlib, since plotly's
-static export needs kaleido, which invlab does not install.
+static export needs kaleido, which invlab does not install. The interactive figure's legend sits below the
+panels and the figure grows with it, so every curve's entry is visible (no legend scrollbar). Exported files are
+byte-stable: the same curves give the same bytes (no creation dates, fixed SVG ids), so re-exporting leaves
+tracked figures unchanged unless the curves changed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-from matplotlib import colormaps
+from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure  # no pyplot: leaves the notebook's backend alone
 from plotly.subplots import make_subplots
 
 from invlab.eval.anchors import Curve, load_anchor, load_results
 
 PALETTE = colormaps["tab20"].colors
+LEGEND_COLUMNS = 3  # legend entries per row under the interactive figure
+LEGEND_ROW_PX = 30
+PANEL_PX = 440  # the interactive figure's height without its legend
+# no dates, fixed SVG ids: a figure of the same curves is the same bytes
+STABLE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
 
 DEFAULT_ANCHORS = ("vtm", "vvenc", "invcompress", "msinn-12")
 ANCHOR_LABELS = {
@@ -52,7 +61,15 @@ def rd_figure(curves: dict[str, Curve], title: str = "Kodak") -> go.Figure:
     fig.update_xaxes(title_text="bpp")
     fig.update_yaxes(title_text="PSNR (dB)", row=1, col=1)
     fig.update_yaxes(title_text="MS-SSIM (dB)", row=1, col=2)
-    fig.update_layout(title=title, height=480, template="plotly_white")
+    rows = math.ceil(len(curves) / LEGEND_COLUMNS)
+    fig.update_layout(
+        title=title, template="plotly_white", height=PANEL_PX + LEGEND_ROW_PX * rows,
+        # below the panels, full width, a fixed number of entries per row: the figure is tall enough for all
+        legend={"orientation": "h", "xref": "container", "x": 0.02, "xanchor": "left", "yref": "container",
+                "y": 0.0, "yanchor": "bottom", "entrywidth": 1 / LEGEND_COLUMNS - 0.01, "entrywidthmode": "fraction",
+                "font": {"size": 11}},
+        margin={"t": 70, "l": 60, "r": 20},
+    )
     return fig
 
 
@@ -80,6 +97,7 @@ def export_figures(curves: dict[str, Curve], out_dir: str | Path, stem: str = "r
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
-    for path in paths:
-        fig.savefig(path, dpi=200)
+    with rc_context({"svg.hashsalt": "invlab"}):
+        for path, fmt in zip(paths, formats, strict=True):
+            fig.savefig(path, dpi=200, metadata=STABLE_METADATA.get(fmt))
     return paths
