@@ -235,7 +235,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     from invlab.io.container import InvlabFile
 
     data = source.read_bytes()
-    header = InvlabFile.from_bytes(data)
+    header = InvlabFile.from_bytes(data, max_pixels=args.max_pixels)
     if header.bitdepth == 16 and output.suffix.lower() != ".png":
         raise CliError(f"{source} holds a 16-bit image; name the output .png (other formats have 8 bits)")
     if _is_classical_file(header):
@@ -251,7 +251,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
                            f"(see `invlab models`)")
         codec = _learned_codec(header.model, args.untrained)
         t0 = time.perf_counter()
-        image = codec.decode_image(data)
+        image = codec.decode_image(data, max_pixels=args.max_pixels)
         by = header.model
     secs = time.perf_counter() - t0
 
@@ -263,8 +263,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if err.filename:
             raise
         raise CliError(f"cannot write {output}: {err}") from None  # e.g. Pillow: "cannot write mode RGBA as JPEG"
+    check = {True: "bit-identical to the encoder's reconstruction", None: "no reconstruction checksum in the file",
+             False: "NOT bit-identical to the encoder's reconstruction (another machine's arithmetic?)"}
     print(f"{output}: {image.width}x{image.height} {image.mode} ({image.bitdepth}-bit), "
-          f"decoded with {by} in {secs:.2f} s")
+          f"decoded with {by} in {secs:.2f} s; {check[image.matches_encoder]}")
     return 0
 
 
@@ -273,7 +275,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     source = _input_file(args.input, "an invlab file")
     data = source.read_bytes()
-    f = InvlabFile.from_bytes(data)
+    f = InvlabFile.from_bytes(data, max_pixels=args.max_pixels)
     pixels = f.height * f.width
     bpp = f"{8 * len(data) / pixels:.4f} bpp" if pixels else "no pixels"
     print(f"file        {args.input} ({len(data)} bytes, {bpp})")
@@ -356,10 +358,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("output", help="image to write (.png keeps 16-bit inputs at 16 bits)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="the file was made with --untrained")
+    p.add_argument("--max-pixels", type=int, default=40_000_000,
+                   help="refuse files announcing a larger image (memory guard; default 40 MP)")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show an invlab file's header")
     p.add_argument("input")
+    p.add_argument("--max-pixels", type=int, default=40_000_000, help="refuse files announcing a larger image")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("models", help="list learned models (and the classical codecs)")
