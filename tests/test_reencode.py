@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from invlab.codecs.learned import LearnedCodec
-from invlab.eval.reencode import UNTRAINED, open_codec, reencode_study, run_study, summarise
+from invlab.eval.reencode import (
+    UNTRAINED,
+    describe_estimate,
+    duration,
+    estimate_study,
+    open_codec,
+    reencode_study,
+    run_study,
+    summarise,
+)
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_reencoding.ipynb"
 
@@ -33,6 +42,45 @@ def test_untrained_models_are_labelled_and_unknown_ones_skipped(small_rgb):
     rows, summary = run_study(["tiny-flow", "no-such-codec"], {"crop": small_rgb}, generations=2)
     assert set(rows["label"]) == {UNTRAINED} and len(rows) == 2
     assert summary["label"].iloc[1].startswith("not available")
+
+
+def test_the_estimate_times_one_generation_per_codec_and_multiplies(small_rgb):
+    images = {"a": small_rgb, "b": small_rgb[:24]}  # b has half a's pixels
+    est = estimate_study(["tiny-flow", "jpeg", "no-such-codec"], images, generations=4)
+    assert list(est["codec"]) == ["tiny-flow", "jpeg", "no-such-codec"]
+    ran = est.set_index("codec")
+    for name in ("tiny-flow", "jpeg"):
+        assert ran.at[name, "s per generation"] > 0
+        assert ran.at[name, "estimated s"] == pytest.approx(ran.at[name, "s per generation"] * 1.5 * 4)
+    assert ran.at["no-such-codec", "estimated s"] == 0 and ran.at["no-such-codec", "label"].startswith("not available")
+    text = describe_estimate(est, images, 4)
+    assert text.startswith("estimated time: ") and "2 codecs x 2 images (40x24, 40x48) x 4 generations" in text
+    assert [duration(s) for s in (12.3, 200, 9000)] == ["12 s", "3.3 min", "2.5 h"]
+
+
+def _notebook_setup(**parameters) -> dict:
+    """Run notebook 04's parameter cell, ``parameters`` and its picture-choosing cell here; returns the namespace."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    namespace: dict = {}
+    exec(nb.cells[0].source, namespace)  # noqa: S102 (the repository's own notebook)
+    namespace.update(parameters)
+    exec(nb.cells[2].source, namespace)  # noqa: S102
+    assert "estimate_study(" in nb.cells[3].source and "run_study(" in nb.cells[4].source  # estimate, then study
+    return namespace
+
+
+def test_notebook_defaults_are_short_and_the_full_study_one_switch_away():
+    short = _notebook_setup()
+    assert not short["quick"] and not short["full_study"]
+    pixels = sum(a.shape[0] * a.shape[1] for a in short["pictures"].values())
+    # a few minutes on 2 cores: at most about 2 megapixel-generations per codec (the full study is 59)
+    assert short["generations"] * pixels <= 10 * 3 * 256 * 256
+    assert all(a.shape == (256, 256, 3) for a in short["pictures"].values())
+    full = _notebook_setup(full_study=True)
+    assert full["generations"] == 50 and len(full["pictures"]) == 3
+    assert all(a.shape[0] * a.shape[1] == 768 * 512 for a in full["pictures"].values())
 
 
 def test_cli_writes_csv_and_summary(tmp_path, kodak_dir, monkeypatch):

@@ -9,6 +9,8 @@ Every generation goes through real bitstreams and the codec's 8-bit decode. Repo
 from __future__ import annotations
 
 import argparse
+import math
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -82,6 +84,57 @@ def open_codec(name: str) -> tuple[Codec | None, str]:
 def default_rate(codec: Codec) -> float:
     """The middle rate setting of the codec's sweep."""
     return codec.rates[len(codec.rates) // 2]
+
+
+def time_generation(codec: Codec, rgb: np.ndarray, rate: float) -> float:
+    """Wall seconds of one generation (encode + decode) of ``rgb``."""
+    t0 = time.perf_counter()
+    codec.decode(codec.encode(np.ascontiguousarray(rgb, dtype=np.uint8), rate))
+    return time.perf_counter() - t0
+
+
+def estimate_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int,
+                   rates: dict[str, float] | None = None) -> pd.DataFrame:
+    """How long :func:`run_study` will take, measured before it starts: one codec, one table row.
+
+    Each codec codes the largest image once (encode + decode, timed); that time, scaled by each image's pixel
+    count, times ``generations`` is its estimate. The first run of a model includes its warm-up, so the
+    estimate errs on the long side. Unavailable codecs cost nothing (their label says why)."""
+    if not images:
+        return pd.DataFrame(columns=["codec", "label", "rate", "s per generation", "estimated s"])
+    largest = max(images.values(), key=lambda a: a.shape[0] * a.shape[1])
+    scale = sum(a.shape[0] * a.shape[1] for a in images.values()) / (largest.shape[0] * largest.shape[1])
+    rows = []
+    for name in names:
+        codec, label = open_codec(name)
+        if codec is None:
+            rows.append({"codec": name, "label": label, "rate": math.nan, "s per generation": math.nan,
+                         "estimated s": 0.0})
+            continue
+        rate = (rates or {}).get(name, default_rate(codec))
+        seconds = time_generation(codec, largest, rate)
+        rows.append({"codec": name, "label": label, "rate": rate, "s per generation": seconds,
+                     "estimated s": seconds * scale * generations})
+    return pd.DataFrame(rows)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for people: "45 s", "3.2 min", "1.6 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def describe_estimate(estimate: pd.DataFrame, images: dict[str, np.ndarray], generations: int) -> str:
+    """One paragraph: the estimated total, what it is made of, and the slowest codec."""
+    ran = estimate.dropna(subset=["s per generation"])
+    if ran.empty:
+        return "no codec available: nothing to run"
+    sizes = sorted({f"{a.shape[1]}x{a.shape[0]}" for a in images.values()})
+    slowest = ran.loc[ran["estimated s"].idxmax()]
+    return (f"estimated time: {duration(float(ran['estimated s'].sum()))} for {len(ran)} codecs x {len(images)} "
+            f"images ({', '.join(sizes)}) x {generations} generations, from one timed encode + decode per codec "
+            f"(slowest: {slowest['codec']}, {duration(float(slowest['estimated s']))})")
 
 
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
