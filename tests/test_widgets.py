@@ -338,6 +338,12 @@ def test_teaching_demonstrations(tiny, small_rgb):
     table, images = teaching.quantise_scales(tiny, x, 0.5)
     assert list(table.quantised) == ["y1", "y2", "all"] and set(images) == {"y1", "y2", "all"}
     assert table["PSNR (dB)"].iloc[-1] <= table["PSNR (dB)"].iloc[:2].min() + 1e-9
+    panels, titles = teaching.error_panels(small_rgb, images)  # what quantising each scale destroys
+    assert panels.shape == (4, 48, 40, 3) and panels.dtype == np.uint8 and np.array_equal(panels[0], small_rgb)
+    assert titles[0] == "original" and titles[1].startswith("y1 quantised: mean ") and "all scales" in titles[3]
+    assert all(p.max() > 0 for p in panels[1:])  # rounding at step 0.5 changes pixels: the maps are not black
+    fig = teaching.error_figure(small_rgb, images)
+    assert sorted(a.text for a in fig.layout.annotations) == sorted(titles) and len(fig.data) == 4
     ae = teaching.autoencoder_table(small_rgb, keeps=(1, 6, 12))
     psnrs = ae["PSNR without quantisation (dB)"].tolist()
     assert psnrs[0] < psnrs[1] and math.isinf(psnrs[2])

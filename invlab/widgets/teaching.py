@@ -2,7 +2,8 @@
 
 - a coupling layer run forward and backward (exact up to float rounding);
 - a whole multi-scale flow: latents -> image is exact without quantisation;
-- quantising one scale at a time: which scale carries which detail;
+- quantising one scale at a time: which scale carries which detail, shown as error maps (what rounding that
+  scale destroys; the decoded pictures themselves look alike at thumbnail size);
 - an autoencoder with a bottleneck loses information before any quantisation. The autoencoder here is
   PCA on 2x2 pixel blocks, the optimal *linear* autoencoder for MSE, keeping k of 12 dimensions;
   with k = 12 it is invertible again.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +24,8 @@ from invlab.flows import AffineCoupling
 from invlab.flows.units import conv_conditioner
 from invlab.io.images import to_tensor, to_uint8
 from invlab.models.base import InvlabModel
+from invlab.widgets import render
+from invlab.widgets.measure import error_map
 
 
 def random_coupling(channels: int = 12, hidden: int = 32, seed: int = 0) -> AffineCoupling:
@@ -70,6 +75,38 @@ def quantise_scales(model: InvlabModel, x: torch.Tensor, step: float) -> tuple[p
                      "PSNR (dB)": metrics.psnr(rgb, images[name]),
                      "max error (levels)": int(np.abs(rgb.astype(int) - images[name].astype(int)).max())})
     return pd.DataFrame(rows), images
+
+
+def error_panels(rgb: np.ndarray, decoded: dict[str, np.ndarray],
+                 percentile: float = 99.5) -> tuple[np.ndarray, list[str]]:
+    """The original, then |x − x̂| (mean over RGB, 8-bit levels) of each decoded image as a heat map.
+
+    Each map has its own colour scale, black = exact to bright = its ``percentile`` error (so that a scale
+    that costs little still shows *where* it costs); each title gives the scale's numbers. Returns the panels
+    (N, H, W, 3) uint8 and their titles."""
+    h, w = rgb.shape[:2]
+    panels, titles = [rgb], ["original"]
+    for name, img in decoded.items():
+        err = error_map(rgb, img[:h, :w])
+        top = max(float(np.percentile(err, percentile)), 1.0)
+        panels.append(render.heat(err, top))
+        what = "all scales" if name == "all" else name
+        titles.append(f"{what} quantised: mean {err.mean():.2f}, max {err.max():.0f} (colour 0…{top:.0f} levels)")
+    return np.stack(panels), titles
+
+
+def error_figure(rgb: np.ndarray, decoded: dict[str, np.ndarray], columns: int = 3) -> go.Figure:
+    """:func:`error_panels` as a plotly grid, ``columns`` panels a row, large enough to see the structure."""
+    panels, titles = error_panels(rgb, decoded)
+    columns = min(columns, len(panels))
+    rows = -(-len(panels) // columns)
+    fig = px.imshow(panels, facet_col=0, facet_col_wrap=columns, binary_string=True, facet_row_spacing=0.08,
+                    facet_col_spacing=0.02)
+    names = {f"facet_col={i}": t for i, t in enumerate(titles)}
+    fig.for_each_annotation(lambda a: a.update(text=names.get(a.text, a.text), font={"size": 11}))
+    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+    return fig.update_layout(height=330 * rows + 40, width=330 * columns + 40, margin={"t": 40, "l": 10, "r": 10,
+                                                                                         "b": 10})
 
 
 def pca_autoencoder(rgb: np.ndarray, keep: int) -> np.ndarray:
