@@ -176,8 +176,9 @@ def mutate(kind: str, data: bytes, other: bytes, rng: random.Random, models: tup
         else:
             f.height = value
     elif kind == "rate":
+        old = f.rate
         f.rate = rng.choice([math.nan, math.inf, -math.inf, -1.0, 0.5, 1e300, 99.0, 3.7, 1.0, -0.0])
-        same_content = f.rate in (-0.0,)
+        same_content = f.rate == old
     elif kind == "mode":
         if rng.random() < 0.5:
             f.mode = rng.randrange(256)
@@ -309,7 +310,10 @@ class Worker:
             self._cli_case(crafted, name, variant)
         image = self.codecs[(name, variant)].decode_image(crafted)
         identical = (image.rgb.shape == reference.rgb.shape and bool((image.rgb == reference.rgb).all())
-                     and image.mode == reference.mode)
+                     and (image.mode, image.bitdepth) == (reference.mode, reference.bitdepth)
+                     and ((image.alpha is None and reference.alpha is None) or (
+                         image.alpha is not None and reference.alpha is not None
+                         and bool((image.alpha == reference.alpha).all()))))
         if identical or (image.matches_encoder is False and not same_content):
             return "ok"  # the same image, or another one that the decoder flags as not the encoder's
         return "lie"
@@ -317,7 +321,7 @@ class Worker:
     def _consistent_size(self, data: bytes, rng: random.Random, name: str, variant: str) -> bytes:
         f = Parsed.parse(data)
         model = self.codecs[(name, variant)].model(f.rate)
-        f.height, f.width = rng.choice([(2048, 2048), (4096, 3072), (6144, 6144), (512, 8192)])
+        f.height, f.width = rng.choice([(2048, 2048), (4096, 3072), (6144, 6144), (512, 8192), (768, 1024)])
         m = model.pad_multiple
         meta = json.loads(f.meta)
         meta["shape"] = {**meta["shape"], **model.stream_geometry(-(-f.height // m) * m, -(-f.width // m) * m)}

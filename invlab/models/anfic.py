@@ -271,6 +271,8 @@ class AugmentedFlowCodec(InvlabModel):
 class ANFIC(AugmentedFlowCodec):
     """ANFIC with configurable size and context (defaults: the released paper model, 22.66 M parameters)."""
 
+    decode_bytes_per_pixel = 2000.0  # 1.5x measured by benchmarks/decode_memory.py: anfic-mini 872, -noctx 1295
+
     def __init__(
         self,
         filters: int = 128,
@@ -342,7 +344,9 @@ class ANFIC(AugmentedFlowCodec):
     "anfic", family="anfic", description="ANFIC, paper size (22.7 M; F=128, M=320; GMM + 5x5 AR context, serial)"
 )
 def anfic(**overrides) -> ANFIC:
-    return ANFIC(**overrides)
+    model = ANFIC(**overrides)
+    model.decode_bytes_per_pixel = 4 * ANFIC.decode_bytes_per_pixel  # [not measured] paper width: 4x the mini's
+    return model
 
 
 MINI_CONFIG: dict[str, Any] = {

@@ -159,6 +159,8 @@ def _y_codec(context: str, M: int) -> nn.Module:
 class InvCompress(InvlabModel):
     """InvCompress with configurable size, context path and ablations (defaults: the paper's q1-q4 model)."""
 
+    decode_bytes_per_pixel = 2500.0  # 1.5x measured by benchmarks/decode_memory.py: 1682, -cb 1394
+
     def __init__(
         self,
         M: int = 128,
@@ -243,7 +245,9 @@ class InvCompress(InvlabModel):
                 description="InvCompress, paper size (M=N=128 for λ<=0.0075, else 192; 5x5 AR context)")
 def invcompress(**overrides) -> InvCompress:
     width = 128 if max(overrides.get("lambdas", PAPER_LAMBDAS[:1])) <= 0.0075 else 192
-    return InvCompress(**{"M": width, "N": width, **overrides})
+    model = InvCompress(**{"M": width, "N": width, **overrides})
+    model.decode_bytes_per_pixel = 4 * InvCompress.decode_bytes_per_pixel  # [not measured] paper width: 4x the mini's
+    return model
 
 
 MINI_CONFIG: dict[str, Any] = {

@@ -88,6 +88,8 @@ def _channels_last(make: SubnetConstructor) -> SubnetConstructor:
 class MSINNVRLIC(InvlabModel):
     """The MSINN-VRLIC codec; ``rate`` is any real in [0, anchors - 1]."""
 
+    decode_bytes_per_pixel = 1400.0  # 1.5x measured by benchmarks/decode_memory.py: 908
+
     variable_rate = True
     pad_multiple = 16
 
@@ -264,7 +266,9 @@ class MSINNVRLIC(InvlabModel):
 
 @register_model("msinn", family="msinn", description="MSINN-VRLIC, paper size (≈12.3 M), continuous rate")
 def msinn(**overrides) -> MSINNVRLIC:
-    return MSINNVRLIC(**overrides)
+    model = MSINNVRLIC(**overrides)
+    model.decode_bytes_per_pixel = 4 * MSINNVRLIC.decode_bytes_per_pixel  # [not measured] paper width: 4x the mini's
+    return model
 
 
 @register_model("msinn-mini", family="msinn", description="MSINN-VRLIC mini (≈2.75 M, design §8.3), continuous rate")
