@@ -117,3 +117,30 @@ def load_model(name: str, pretrained: bool = True, rate_index: int | None = None
     model.weights_hash = state_dict_hash(model.state_dict())
     model.update(force=True)
     return model
+
+
+#: what the papers trained, for the budget line beside each CPU-trained model
+PAPER_BUDGET = {
+    "msinn": "the paper: 750 epochs of Flickr2W, about 1.9 M steps of batch 8 at 256²",
+    "invcompress": "the paper: about 10 days on one RTX 2080 Ti per rate",
+}
+
+
+def budget_line(name: str, rate_index: int | None = None) -> str:
+    """One honest line on how a shipped model was trained, from its metadata (e.g. for the workbench banner)."""
+    files = [weights_path(name, rate_index)] if rate_index is not None else shipped_weights(name)
+    if not files or not files[0].is_file():
+        return f"{name}: no trained weights shipped (untrained numbers are not results)"
+    meta = read_metadata(files[0])
+    t = meta.get("training", {})
+    if not t:
+        return f"{name}: trained weights shipped (no training metadata)"
+    hours = t.get("cpu_hours")
+    where = (f"{hours:.1f} CPU-hours ({t.get('threads')} threads, {t.get('precision', 'fp32')})" if hours is not None
+             else f"{t.get('seconds', 0) / 3600:.1f} h on {t.get('device_name') or t.get('device')}")
+    data = meta.get("data", {}).get("train", "?")
+    family = meta.get("family", "")
+    paper = PAPER_BUDGET.get(family, "")
+    more = f" — {len(files)} weight files" if len(files) > 1 else ""
+    return (f"{name}: trained {where}, {t.get('steps', 0):,} steps, {t.get('samples_seen', 0):,} samples of "
+            f"'{data}'" + (f" ({paper})" if paper else "") + more)
