@@ -136,3 +136,28 @@ def test_cli_help_runs():
     out = subprocess.run([sys.executable, "-m", "invlab.cli", "--help"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "encode" in out.stdout
+
+
+def test_fixed_rate_family_with_several_weight_files(tmp_path, monkeypatch, small_rgb):
+    """NAME-q0.pt and NAME-q2.pt shipped: rate picks the file, other indexes are refused, files record theirs."""
+    from invlab.errors import InvalidHeaderError
+    from invlab.fuzz import Parsed
+
+    name = "bmshj2018-hyperprior-mini"
+    for index, scale in ((0, 1.0), (2, 1.1)):
+        state = load_model(name, pretrained=False).state_dict()
+        state = {k: v * scale if v.is_floating_point() and not k.endswith(("_cdf", "_offset", "_cdf_length")) else v
+                 for k, v in state.items()}
+        torch.save({"state_dict": state, "config": {}}, tmp_path / f"{name}-q{index}.pt")
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path))
+    codec = LearnedCodec(name)
+    assert codec.rates == (0.0, 2.0) and codec.trained
+    files = {r: codec.encode(small_rgb, r) for r in codec.rates}
+    assert codec.model(0.0).weights_hash != codec.model(2.0).weights_hash
+    assert all(codec.decode_image(data).matches_encoder is True for data in files.values())
+    with pytest.raises(ValueError, match="weight indexes"):
+        codec.encode(small_rgb, 1.0)
+    crafted = Parsed.parse(files[2.0])
+    crafted.rate = 1.0
+    with pytest.raises(InvalidHeaderError, match="rate"):
+        codec.decode_image(crafted.build())
