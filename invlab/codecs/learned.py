@@ -124,7 +124,8 @@ class LearnedCodec(Codec):
         x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]
         recon_crc = None
         if torch.isfinite(x_hat).all():
-            recon_crc = zlib.crc32(to_uint8(crop(x_hat, image.height, image.width)).tobytes())
+            rgb = to_uint8(crop(x_hat, image.height, image.width))
+            recon_crc = output_crc(ImageData(rgb, image.mode, image.bitdepth, image.alpha))
         meta = {"shape": out["shape"]}
         if image.alpha is not None:
             streams.append(zlib.compress(np.ascontiguousarray(image.alpha).tobytes(), 9))
@@ -182,14 +183,22 @@ class LearnedCodec(Codec):
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("decoding produced non-finite values (stream/device mismatch?)")
         rgb = to_uint8(crop(x_hat, f.height, f.width))
-        matches = None if f.recon_crc is None else zlib.crc32(rgb.tobytes()) == f.recon_crc
-        return ImageData(rgb, f.mode, f.bitdepth, alpha, matches_encoder=matches)
+        image = ImageData(rgb, f.mode, f.bitdepth, alpha)
+        image.matches_encoder = None if f.recon_crc is None else output_crc(image) == f.recon_crc
+        return image
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         return self.encode_image(ImageData(np.ascontiguousarray(rgb)), rate)
 
     def decode(self, data: bytes) -> np.ndarray:
         return self.decode_image(data).rgb
+
+
+def output_crc(image: ImageData) -> int:
+    """CRC32 of what the decoder hands back: the 8-bit RGB, the mode, the bit depth and the alpha plane."""
+    crc = zlib.crc32(np.ascontiguousarray(image.rgb).tobytes())
+    crc = zlib.crc32(f"{image.mode}/{image.bitdepth}".encode(), crc)
+    return zlib.crc32(b"" if image.alpha is None else np.ascontiguousarray(image.alpha).tobytes(), crc)
 
 
 def _read_alpha(stream: bytes, height: int, width: int) -> np.ndarray:
