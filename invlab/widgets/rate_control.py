@@ -141,6 +141,7 @@ class RateControlApp:
         self.bpp_label = w.HTML()
         self.bpp_label.add_class("invlab-bpp")
         self.stats, self.timing, self.check = w.HTML(), w.HTML(), w.HTML()
+        self.timing.add_class("invlab-timing")
         self.zoom_caption = w.HTML()
         self.recon_view, self.error_view = w.Image(format="png"), w.Image(format="png")
         self.zoom_view, self.rd_view = w.Image(format="png"), w.Image(format="png")
@@ -405,7 +406,7 @@ class RateControlApp:
 
     def _finish(self, point: Point, t0: float) -> None:
         self.last_seconds = time.perf_counter() - t0
-        self.timing.value = f"update took {self.last_seconds:.2f} s"
+        self.timing.value = f"update took {self.last_seconds:.2f} s (rate {point.rate:.2f})"
         self.check.value = self._check_text(self._key(point.rate))
         self.prefetch_around(point.rate)  # the check of this file, then the neighbours (``prefetch`` each way)
 

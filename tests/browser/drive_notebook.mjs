@@ -1,0 +1,125 @@
+// Run one notebook in a live JupyterLab with Debian's chromium (playwright-core; no browser download).
+// usage: node drive_notebook.mjs <notebook URL> <screenshot.png> [rate-control | rd-legend | page-rd-legend]
+// (open the URL with ?reset: a fresh workspace, without the notebooks a previous run left open)
+// Runs every cell, waits until all have run, fails on any error output (a traceback, or a widget that does not
+// display), then optionally checks a notebook's interaction:
+//   rate-control  step notebook 01's slider down with the keyboard and wait for the shown bpp to change
+//   rd-legend     every plotly figure shows all its legend entries inside the figure (no legend scrollbar)
+//   page-rd-legend  the same check on a plain HTML page holding plotly figures (no notebook)
+// Prints one JSON line with what it saw; saves a screenshot (on failure: <screenshot>.failed.png).
+import { chromium } from 'playwright-core';
+
+const [url, screenshot, mode = 'run'] = process.argv.slice(2);
+const file = decodeURIComponent(new URL(url).pathname.split('/').pop());
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+const ERRORS = '[data-mime-type="application/vnd.jupyter.error"]';
+
+async function failIfErrors() {
+  const error = page.locator(ERRORS);
+  if (await error.count()) throw new Error(`a notebook cell failed:\n${await error.first().innerText()}`);
+  const widget = page.getByText(/Error displaying widget|Failed to (load|create) (model|view)/);
+  if (await widget.count()) throw new Error(`a widget did not display: ${await widget.first().innerText()}`);
+}
+
+// every plotly figure's legend: its entries, those inside the figure, its traces, whether it scrolls
+const legends = () => page.evaluate(() => [...document.querySelectorAll('.js-plotly-plot')].map((plot) => {
+  const box = plot.querySelector('.main-svg').getBoundingClientRect();
+  const entries = [...plot.querySelectorAll('.legend .traces')];
+  const inside = entries.filter((e) => {
+    const r = e.getBoundingClientRect();
+    return r.height > 0 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1 && r.left >= box.left - 1
+      && r.right <= box.right + 1;
+  });
+  const bar = plot.querySelector('.legend .scrollbar');
+  return {
+    entries: entries.length, inside: inside.length, traces: plot.data.filter((t) => t.showlegend !== false).length,
+    scrollbar: Boolean(bar && bar.getBoundingClientRect().height > 0),
+  };
+}));
+
+try {
+  page.setDefaultTimeout(Number(process.env.STEP_TIMEOUT_MS || 240_000));
+  console.log(JSON.stringify(mode === 'page-rd-legend' ? await figurePage() : await notebook()));
+} catch (err) {
+  // keep a picture of what the browser showed when it failed, next to the screenshot
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '.failed.png'), fullPage: true }).catch(() => {});
+  throw err;
+} finally {
+  // shut the notebook's kernel down: the next notebook gets the machine to itself
+  await page.evaluate(() => window.invlabPanel && window.invlabPanel.sessionContext.shutdown()).catch(() => {});
+  await browser.close();
+}
+
+async function figurePage() { // a saved figure page (plotly's write_html), not a notebook
+  await page.goto(url);
+  await page.waitForSelector('.js-plotly-plot .legend .traces');
+  const figures = await legends();
+  await page.screenshot({ path: screenshot });
+  return { figures };
+}
+
+async function notebook() {
+  await page.goto(url);
+  await page.waitForSelector('.jp-Notebook .jp-Cell');
+  // run all cells only once this notebook's kernel is up and idle (earlier, "run all" is silently dropped)
+  await page.waitForFunction((file) => {
+    const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const session = panel && panel.sessionContext && panel.sessionContext.session;
+    if (!session || !session.kernel || panel.context.path.split('/').pop() !== file) return false;
+    window.invlabPanel = panel; // the notebook under test, whatever else the shell shows later
+    return session.kernel.status === 'idle' && window.jupyterapp.commands.hasCommand('notebook:run-all-cells');
+  }, file);
+  const started = Date.now();
+  await page.evaluate(() => window.jupyterapp.commands.execute('notebook:run-all-cells'));
+  // done: every code cell has an execution count and the kernel is idle again; an error output ends the wait too
+  await page.waitForFunction((errors) => {
+    if (document.querySelector(errors)) return true;
+    const panel = window.invlabPanel;
+    const session = panel.sessionContext.session;
+    const cells = panel.content.widgets.filter((c) => c.model.type === 'code');
+    return cells.every((c) => c.model.executionCount !== null) && session && session.kernel
+      && session.kernel.status === 'idle';
+  }, ERRORS, { polling: 500 });
+  await page.waitForTimeout(1500); // widget views and plotly figures render after the outputs arrive
+  await failIfErrors();
+  const seen = {
+    cells: await page.evaluate(() => window.invlabPanel.content.widgets.filter((c) => c.model.type === 'code').length),
+    seconds: (Date.now() - started) / 1000,
+  };
+
+  if (mode === 'rate-control') {
+    const bpp = () => page.locator('.invlab-bpp').first().innerText();
+    seen.before = await bpp();
+    // the notebook left the slider at its maximum: step it down with the keyboard, as a user would
+    const handle = page.locator('.widget-slider .noUi-handle').first();
+    await handle.scrollIntoViewIfNeeded();
+    await handle.focus();
+    for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
+    await page.waitForFunction((old) => {
+      const el = document.querySelector('.invlab-bpp');
+      return el && el.innerText !== old;
+    }, seen.before);
+    // the presses are coalesced: wait until the app has drawn the slider's last position
+    await page.waitForFunction(() => {
+      const readout = document.querySelector('.widget-slider .widget-readout');
+      const timing = document.querySelector('.invlab-timing');
+      return readout && timing && timing.innerText.startsWith('update took')
+        && timing.innerText.includes(`(rate ${readout.innerText.trim()})`);
+    }, null, { polling: 250 });
+    seen.timing = await page.locator('.invlab-timing').first().innerText();
+    seen.after = await bpp();
+    seen.slider = await page.locator('.widget-slider .widget-readout').first().innerText();
+    await page.locator('.invlab-bpp').first().scrollIntoViewIfNeeded();
+    await failIfErrors();
+  } else if (mode === 'rd-legend') {
+    seen.figures = await legends();
+    await page.locator('.js-plotly-plot').first().scrollIntoViewIfNeeded();
+  }
+  await page.screenshot({ path: screenshot });
+  return seen;
+}

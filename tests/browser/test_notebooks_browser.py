@@ -1,0 +1,162 @@
+"""End to end: every notebook in a live JupyterLab, in headless chromium, driven by playwright-core.
+
+Each notebook runs as a copy with ``quick = True`` appended to its parameters cell (the repo's copy stays
+untouched), all cells at once, as a user's "Run All"; the test fails on any error output (a traceback, or a
+widget that does not display). Two notebooks are also used:
+
+- ``01_rate_control``: the rate slider is stepped down five times with the keyboard; the shown bpp must change
+  and the app must settle on the last position (the presses are coalesced);
+- ``03_rd_curves``: every plotly figure must show all its legend entries inside the figure (no legend scrollbar);
+  the same check runs on the figure of all the tracked results (``results/kodak`` and the anchors), since quick
+  mode plots only a few curves.
+
+Screenshots go to the test's temporary folder, never into the repository. To refresh the README's picture,
+``results/screenshots/01_rate_control.png``, ask for it explicitly::
+
+    INVLAB_UPDATE_SCREENSHOT=1 .venv/bin/python -m pytest tests/browser -k 01_rate_control
+
+Skipped, with the reason, where chromium, node or ``node_modules/playwright-core`` is missing
+(``bash scripts/setup-browser.sh``, which ``bash scripts/test.sh`` runs, installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted(p.stem for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+README_SCREENSHOT = REPO / "results" / "screenshots" / "01_rate_control.png"
+DRIVER = Path(__file__).with_name("drive_notebook.mjs")
+MODES = {"01_rate_control": "rate-control", "03_rd_curves": "rd-legend"}
+
+pytestmark = pytest.mark.browser
+
+
+def _missing() -> str | None:
+    if not shutil.which("chromium"):
+        return "chromium not installed (apt-get install chromium; scripts/setup-browser.sh does it)"
+    if not shutil.which("node"):
+        return "node not installed"
+    if not (REPO / "node_modules" / "playwright-core").is_dir():
+        return "node_modules/playwright-core missing (npm ci; scripts/setup-browser.sh does it)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _quick_copy(name: str, folder: Path) -> None:
+    """The notebook with ``quick = True`` appended to its parameters cell."""
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    assert "parameters" in nb.cells[0].metadata.get("tags", []), f"{name}: the first cell must be the parameters"
+    nb.cells[0].source += "\nquick = True"
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def _wait_for_server(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError("jupyter lab did not start")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory):
+    """One JupyterLab server on a temporary folder holding quick copies of every notebook."""
+    if why := _missing():
+        pytest.skip(why)
+    tmp = tmp_path_factory.mktemp("lab")
+    root = tmp / "notebooks"
+    root.mkdir()
+    for name in NOTEBOOKS:
+        _quick_copy(name, root)
+    (tmp / "tmp").mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+           "JUPYTER_DATA_DIR": str(tmp / "data"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+           "TMPDIR": str(tmp / "tmp")}
+    jupyter = [sys.executable, "-m", "jupyter"]
+    subprocess.run([*jupyter, "labextension", "disable", "--level=user",
+                    "@jupyterlab/apputils-extension:announcements"], env=env, check=True, capture_output=True)
+    port = _free_port()
+    log_path = tmp / "lab.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen(
+        [*jupyter, "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
+         "--IdentityProvider.token=", "--ServerApp.password=",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True",
+         f"--ServerApp.root_dir={root}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_server(port, proc)
+        yield f"http://127.0.0.1:{port}", log_path
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_the_browser(name: str, lab, tmp_path: Path):
+    base, log_path = lab
+    screenshot = tmp_path / f"{name}.png"
+    mode = MODES.get(name, "run")
+    run = subprocess.run(["node", str(DRIVER), f"{base}/lab/tree/{name}.ipynb?reset", str(screenshot), mode],
+                         capture_output=True, text=True, timeout=540, cwd=REPO)
+    assert run.returncode == 0, (f"{name} in the browser (picture: {screenshot.with_suffix('.failed.png')}):\n"
+                                 + run.stderr[-3000:] + log_path.read_text()[-3000:])
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["cells"] > 0 and screenshot.stat().st_size > 10_000
+    if mode == "rate-control":
+        assert "bpp" in seen["before"] and "bpp" in seen["after"]
+        assert seen["before"] != seen["after"]
+        assert f"(rate {seen['slider'].strip()})" in seen["timing"]  # settled on the last position pressed
+        if os.environ.get("INVLAB_UPDATE_SCREENSHOT") == "1":
+            README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(screenshot, README_SCREENSHOT)
+    elif mode == "rd-legend":
+        assert seen["figures"], "no plotly figure rendered"
+        _assert_legends_whole(seen["figures"])
+
+
+def _assert_legends_whole(figures: list[dict]) -> None:
+    assert figures, "no plotly figure rendered"
+    for fig in figures:
+        assert not fig["scrollbar"], f"a legend scrolls: {fig}"
+        assert fig["entries"] == fig["inside"] == fig["traces"], f"legend entries hidden: {fig}"
+
+
+@pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+@pytest.mark.parametrize("width", [1400, 1000])
+def test_rd_legend_shows_every_tracked_curve(width: int, tmp_path: Path):
+    """Notebook 03's figure on the tracked results (quick mode above has only a few curves): no entry hidden."""
+    from invlab.widgets.rd_plots import collect_curves, rd_figure
+
+    curves = collect_curves(REPO / "results" / "kodak")
+    page = tmp_path / "rd.html"
+    rd_figure(curves).update_layout(width=width - 80).write_html(page, include_plotlyjs=True)
+    run = subprocess.run(["node", str(DRIVER), page.as_uri(), str(tmp_path / "rd.png"), "page-rd-legend"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])["figures"]
+    _assert_legends_whole(figures)
+    assert figures[0]["entries"] == len(curves)
