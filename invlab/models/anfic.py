@@ -361,7 +361,7 @@ MINI_CONFIG: dict[str, Any] = {
 
 
 @register_model(
-    "anfic-mini", family="anfic", description="ANFIC-mini (§8.4: 3.0 M, F=64, M=96; GMM + 5x5 AR context, serial)"
+    "anfic-mini", family="anfic", description="ANFIC-mini (3.0 M, F=64, M=96; GMM + 5x5 AR context, serial)"
 )
 def anfic_mini(**overrides) -> ANFIC:
     return ANFIC(**{**MINI_CONFIG, **overrides})

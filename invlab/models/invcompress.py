@@ -257,7 +257,7 @@ MINI_CONFIG: dict[str, Any] = {
 
 
 @register_model("invcompress-mini", family="invcompress",
-                description="InvCompress-mini (§8.2: 3.8 M params, M=96; 5x5 AR context, serial)")
+                description="InvCompress-mini (3.8 M params, M=96; 5x5 AR context, serial)")
 def invcompress_mini(**overrides) -> InvCompress:
     return InvCompress(**{**MINI_CONFIG, **overrides})
 

@@ -425,7 +425,7 @@ class MSANFIC(MaskedMultiScaleCodec):
 @register_model(
     "manfic-mini",
     family="manfic",
-    description="M-ANFIC-mini (§8.5: ≈4.1 M; LSUnits in both steps, 2 levels, 32 px quadtree, RDO)",
+    description="M-ANFIC-mini (≈4.1 M; LSUnits in both steps, 2 levels, 32 px quadtree, RDO)",
 )
 def manfic_mini(**overrides) -> MANFIC:
     return MANFIC(**overrides)
@@ -434,7 +434,7 @@ def manfic_mini(**overrides) -> MANFIC:
 @register_model(
     "msanfic-mini",
     family="manfic",
-    description="MS-ANFIC-mini (§8.6: ≈3.7 M; latent split network, 3 levels, 64 px quadtree, RDO)",
+    description="MS-ANFIC-mini (≈3.7 M; latent split network, 3 levels, 64 px quadtree, RDO)",
 )
 def msanfic_mini(**overrides) -> MSANFIC:
     return MSANFIC(**overrides)

@@ -271,7 +271,7 @@ def msinn(**overrides) -> MSINNVRLIC:
     return model
 
 
-@register_model("msinn-mini", family="msinn", description="MSINN-VRLIC mini (≈2.75 M, design §8.3), continuous rate")
+@register_model("msinn-mini", family="msinn", description="MSINN-VRLIC mini (≈2.75 M parameters), continuous rate")
 def msinn_mini(**overrides) -> MSINNVRLIC:
     config: dict[str, Any] = dict(depths=(2, 2, 2, 2), hidden=(64, 64, 64, 96), context_width=64, postnet="mini")
     return MSINNVRLIC(**{**config, **overrides})
