@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Start (or continue) a model's CPU training in the background with the CPU recipe (README "Training").
+#
+#   bash scripts/train_cpu.sh MODEL MINUTES [extra invlab train options]
+#   bash scripts/train_cpu.sh msinn-mini 140
+#   bash scripts/train_cpu.sh bmshj2018-hyperprior-mini 60 --rate-index 2
+#
+# Continues, in this order: the run's stable.pt / last.pt in ~/.cache/invlab/runs/RUN (exact), else the committed
+# weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata), else from scratch.
+# DATA / VAL (default ../shared/data/{train,val}) and THREADS (default 2) may be set. The log goes to
+# ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:?usage: train_cpu.sh MODEL MINUTES [options]}
+minutes=${2:?usage: train_cpu.sh MODEL MINUTES [options]}
+shift 2
+DATA=${DATA:-../shared/data/train}
+VAL=${VAL:-../shared/data/val}
+THREADS=${THREADS:-2}
+index=""
+for ((i = 1; i <= $#; i++)); do
+  if [ "${!i}" = "--rate-index" ]; then j=$((i + 1)); index=${!j}; fi
+done
+run=$model${index:+-q$index}
+runs=${INVLAB_RUNS:-$HOME/.cache/invlab/runs}
+weights=weights/$run.pt
+warm=()
+if [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] && [ -f "$weights" ]; then
+  steps=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['training']['steps'])" \
+          "${weights%.pt}.json")
+  warm=(--init-from "$weights" --start-step "$steps")
+  echo "train_cpu: no checkpoint in $runs/$run; continuing warm from $weights at step $steps"
+fi
+mkdir -p "$HOME/.cache/invlab/logs"
+log=$HOME/.cache/invlab/logs/$run-$(date +%Y%m%d-%H%M).txt
+OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS setsid nohup nice -n 5 .venv/bin/invlab train "$model" \
+  --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr 5e-4 --precision bf16 --schedule wsd \
+  --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500 \
+  --time-limit "$minutes" --no-progress "${warm[@]}" "$@" > "$log" 2>&1 < /dev/null &
+echo "train_cpu: $run training for $minutes min in the background (PID $!), log $log, run folder $runs/$run"
