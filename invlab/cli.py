@@ -79,6 +79,8 @@ def _check_codec_name(name: str) -> str:
 
     if classical_knob(name) is not None:
         return "classical"
+    if name.startswith("compressai:"):
+        return "compressai"
     if is_model(name):
         return "learned"
     known = [*CLASSICAL_RATES, *_model_names()]
@@ -123,8 +125,13 @@ def _learned_rate(codec, rate: float | None) -> float:
     return float(rate)
 
 
-def _learned_codec(name: str, untrained: bool):
+def _learned_codec(name: str, untrained: bool, weights: str | None = None):
     from invlab.codecs.learned import LearnedCodec
+
+    if name.startswith("compressai:"):
+        from invlab.codecs.compressai_ckpt import compressai_codec
+
+        return compressai_codec(name, weights)
 
     try:
         return LearnedCodec(name, pretrained=not untrained)
@@ -246,10 +253,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     else:
         from invlab.models.registry import is_model
 
-        if not is_model(header.model):
+        if not is_model(header.model) and not header.model.startswith("compressai:"):
             raise CliError(f"{source} was made by model {header.model!r}, which this invlab does not know "
                            f"(see `invlab models`)")
-        codec = _learned_codec(header.model, args.untrained)
+        codec = _learned_codec(header.model, args.untrained, args.weights)
         t0 = time.perf_counter()
         image = codec.decode_image(data, max_pixels=args.max_pixels)
         by = header.model
@@ -343,7 +350,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF; 8/16-bit; RGB, grayscale, RGBA)")
     p.add_argument("output", help="invlab file to write")
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help=f"a learned model or a classical codec, by name (see `invlab models`; default {DEFAULT_MODEL})")
+                   help=f"a learned model or a classical codec, by name (see `invlab models`; default "
+                        f"{DEFAULT_MODEL}), or compressai:ARCH@CHECKPOINT for a CompressAI network with your weights")
     p.add_argument("--rate", type=float, default=None,
                    help="rate setting: a real in the model's range (variable-rate models), a weight index "
                         "(fixed-rate families), quality / QP / distance (classical codecs; see below)")
@@ -360,6 +368,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--untrained", action="store_true", help="the file was made with --untrained")
     p.add_argument("--max-pixels", type=int, default=40_000_000,
                    help="refuse files announcing a larger image (memory guard; default 40 MP)")
+    p.add_argument("--weights", help="files of compressai:ARCH: the checkpoint they were encoded with")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show an invlab file's header")

@@ -70,6 +70,11 @@ def get_codec(name: str, pretrained: bool = True) -> Codec:
     from invlab.codecs.learned import learned_codec
     from invlab.models import list_models
 
+    if name.startswith("compressai:"):  # a CompressAI architecture with a user's checkpoint: compressai:ARCH@PATH
+        from invlab.codecs.compressai_ckpt import compressai_codec
+
+        return compressai_codec(name)
+
     if name not in list_models():
         raise InvlabError(f"unknown codec {name!r}; known: {', '.join(list_codecs())}")
     return learned_codec(name, pretrained)
