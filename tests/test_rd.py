@@ -84,3 +84,26 @@ def test_datasets_by_name_and_folder(two_images):
     assert names == [("kodim01", (176, 192, 3)), ("kodim23", (176, 192, 3))]
     with pytest.raises(FileNotFoundError):
         list_images(two_images / "nowhere")
+
+
+def test_dask_sweep_equals_serial_resumes_and_survives_a_failed_job(two_images, tmp_path):
+    """A 2-worker LocalCluster: the same records as in process (timings aside), only missing jobs resubmitted,
+    and a job that raises (an unreadable image) reported while the other jobs are measured and cached."""
+    serial = rd.run_rd(["jpeg"], two_images, tmp_path / "serial", rates=RATES, workers=1, progress=False)
+    out = tmp_path / "dask"
+    dask = rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=2, progress=False)
+    timing = ["encoding_time", "decoding_time"]
+    pd.testing.assert_frame_equal(serial.drop(columns=timing).reset_index(drop=True),
+                                  dask.drop(columns=timing).reset_index(drop=True))
+    assert (out / "jpeg.json").read_text().count('"bpp"') == (tmp_path / "serial" / "jpeg.json").read_text().count(
+        '"bpp"')
+    rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=2, progress=False)
+    assert rd.SUBMITTED == []  # everything cached: nothing resubmitted
+    (two_images / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(rd.SweepError, match="broken.png"):
+        rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=2, progress=False)
+    assert [j[2].endswith("broken.png") for j in rd.SUBMITTED] == [True]  # only the new image was submitted
+    fresh = tmp_path / "fresh"
+    with pytest.raises(rd.SweepError, match="1 of 3 jobs failed"):
+        rd.run_rd(["jpeg"], two_images, fresh, rates=RATES, workers=2, progress=False)
+    assert len(rd.read_cache(fresh / "cache" / "jpeg.jsonl")) == 2 * 3  # the other images were measured
