@@ -190,3 +190,41 @@ def test_wsd_schedule_decays_at_the_end_and_the_next_run_continues_the_stable_br
     following = Trainer(replace(cfg, max_steps=8))
     assert following.step == 4 and following.resumed_from.endswith("stable.pt")
     assert following.spent_seconds >= trainer.spent_seconds > 0
+
+
+def _torchrun(args: list[str], env_extra: dict | None = None) -> None:
+    import os
+    import subprocess
+    import sys
+
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    run = subprocess.run([str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "invlab.train", *args],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+
+
+def test_two_processes_train_like_one_and_resume_exactly(crops, tmp_path):
+    """torchrun, 2 CPU processes (gloo): ranks agree at every checkpoint (checked inside the trainer), the weights
+    match a one-process run of the same batches, and a run stopped and resumed ends where a straight run ends."""
+    common = ["tiny-flow", "--data", str(crops), "--val", str(crops), "--crop", "32", "--batch-size", "4",
+              "--log-every", "1", "--val-every", "100", "--ckpt-every", "1", "--no-progress", "--device", "cpu"]
+    _torchrun([*common, "--max-steps", "4", "--run-dir", str(tmp_path / "ddp")])
+    _torchrun([*common, "--max-steps", "4", "--run-dir", str(tmp_path / "cut"), "--time-limit", "0"])
+    _torchrun([*common, "--max-steps", "4", "--run-dir", str(tmp_path / "cut")])
+    single = Trainer(_cfg(crops, tmp_path / "one", max_steps=4, val_every=100, ckpt_every=100))
+    single.run()
+    ddp = torch.load(tmp_path / "ddp" / "last.pt", weights_only=False)
+    cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    assert ddp["step"] == cut["step"] == 4
+    assert all(torch.equal(v, cut["model"][k]) for k, v in ddp["model"].items())  # resume is exact
+    logged = [r for r in _log(tmp_path / "ddp") if r["split"] == "train"]
+    assert [r["step"] for r in logged] == [1, 2, 3, 4] and all(np.isfinite(r["loss"]) for r in logged)
+    alone = [r for r in _log(tmp_path / "one") if r["split"] == "train"]
+    # step 1's loss is taken before any update: the shares of the batch average to the one-process loss (up to
+    # the quantisation noise, which each rank draws for its own share)
+    assert logged[0]["loss"] == pytest.approx(alone[0]["loss"], rel=1e-3)
+    assert logged[0]["bpp"] == pytest.approx(alone[0]["bpp"], rel=1e-3)
+    for k, v in single.model.state_dict().items():  # the same steps, up to float-sum order (Adam: <= lr per step)
+        if v.is_floating_point():
+            assert torch.allclose(v, ddp["model"][k], atol=4 * 1e-4 * 1.01), k

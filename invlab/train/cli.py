@@ -73,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
         )
         trainer = Trainer(cfg)
         status = trainer.run()
+        if trainer.rank:  # torchrun: rank 0 reports and exports
+            return 0
         print(f"{args.model}: {status} at step {trainer.step}/{cfg.max_steps} "
-              f"({trainer.train_seconds:.0f} s of training); checkpoint {trainer.ckpt_path}")
+              f"({trainer.train_seconds:.0f} s of training"
+              + (f" on {trainer.world} processes" if trainer.world > 1 else "") + f"); checkpoint {trainer.ckpt_path}")
     elif not args.export:
         raise SystemExit("invlab train: give --data to train, or --export to export a finished run")
     if args.export:

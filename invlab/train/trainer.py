@@ -12,6 +12,12 @@ Two schedules, both with gradient-norm clipping at 1.0 and an aux Adam on the ``
 ``precision="bf16"`` runs forward and backward under CPU/CUDA autocast in bfloat16 (parameters, optimiser
 and loss stay fp32); validation, export and coding are always fp32.
 
+Several processes (``torchrun --nproc-per-node N -m invlab.train ...``): every rank draws the same full batch
+(a pure function of seed and step) and trains on its share ``batch[rank::N]``; gradients are averaged across
+ranks (``gloo`` on CPU, ``nccl`` on CUDA), so N processes take the steps one process would (up to the order
+of float sums). Data-dependent initialisation (ActNorm) sees the full batch on every rank; the schedule's clock
+is rank 0's; rank 0 logs, validates and checkpoints; every checkpoint first checks that the ranks' weights agree.
+
 Resume from a checkpoint is exact for ``multistep`` (model, optimisers, scheduler, step and every RNG
 state; each batch is a pure function of ``(seed, step)``, see :mod:`invlab.train.data`). The ``wsd`` decay
 depends on wall-clock time when a time limit is set, so a run interrupted inside its decay resumes its
@@ -21,6 +27,7 @@ weights and step exactly but restarts the decay clock.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import warnings
@@ -149,12 +156,29 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _process_group(device: torch.device) -> tuple[int, int]:
+    """(rank, world size): (0, 1) alone, else the torchrun process group (initialised once)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 class Trainer:
     """Train one model; ``run()`` returns ``"done"`` or ``"time_limit"`` (checkpoint written either way)."""
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.device = torch.device(cfg.device)
+        if self.device.type == "cuda" and "LOCAL_RANK" in os.environ:
+            self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        self.rank, self.world = _process_group(self.device)
+        if cfg.batch_size % self.world:
+            raise ValueError(f"batch size {cfg.batch_size} does not split over {self.world} processes")
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -203,6 +227,9 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: Path | None = None) -> Path:
         path = path or self.ckpt_path
+        self._check_ranks_agree()
+        if self.rank:
+            return path
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ckpt = {
             "model": self.model.state_dict(),
@@ -249,13 +276,15 @@ class Trainer:
 
     def _truncate_log(self) -> None:
         """Drop log records written after the checkpoint (a run killed between checkpoints)."""
-        if not self.log_path.is_file():
+        if self.rank or not self.log_path.is_file():
             return
         records = [json.loads(ln) for ln in self.log_path.read_text().splitlines()]
         lines = [json.dumps(r) for r in records if r["step"] <= self.step or r.get("phase") == "decay"]
         self.log_path.write_text("".join(ln + "\n" for ln in lines))
 
     def _log(self, record: dict[str, Any]) -> None:
+        if self.rank:
+            return
         with self.log_path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
 
@@ -268,14 +297,53 @@ class Trainer:
         anchors = rng.integers(0, len(self.model.lambdas), n)
         return torch.as_tensor(anchors, dtype=torch.float32, device=self.device)
 
+    def _check_ranks_agree(self) -> None:
+        """With several processes: raise unless every rank holds the same weights (a cheap checksum)."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        total = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum().reshape(1)
+        low, high = total.clone(), total.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if low.item() != high.item():
+            raise RuntimeError(f"ranks disagree on the weights at step {self.step}: {low.item()} vs {high.item()}")
+
+    def _average_gradients(self) -> None:
+        import torch.distributed as dist
+
+        grads = [p.grad for p in self.params if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def _share(self, x: torch.Tensor, rate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """This rank's share of the full batch (initialising ActNorm on the full batch first, as one process would)."""
+        from invlab.flows.actnorm import ActNorm
+
+        if any(isinstance(m, ActNorm) and not bool(m.initialized) for m in self.model.modules()):
+            with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                 enabled=self.cfg.precision == "bf16"):
+                self.model(x, rate)
+        return x[self.rank :: self.world], rate[self.rank :: self.world]
+
     def train_step(self) -> dict[str, torch.Tensor]:
         x = self.train_data.train_batch(self.cfg.seed, self.step, self.cfg.batch_size).to(self.device)
         rate = self._rates(self.step, x.shape[0])
+        if self.world > 1:
+            x, rate = self._share(x, rate)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
             out = self.model(x, rate)
             losses = self.model.rd_loss(x, out, rate)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
+        if self.world > 1:
+            self._average_gradients()
         torch.nn.utils.clip_grad_norm_(self.params, self.cfg.clip)
         self.optimizer.step()
         if self.aux_optimizer:
@@ -288,6 +356,24 @@ class Trainer:
             self.scheduler.step()
         self.step += 1
         return losses
+
+    def _mean_over_ranks(self, losses: dict[str, torch.Tensor]) -> dict[str, float]:
+        values = torch.stack([v.detach().float() for v in losses.values()])
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(values)
+            values /= self.world
+        return dict(zip(losses, values.tolist(), strict=True))
+
+    def _clock(self, started: float) -> float:
+        """Seconds since ``started`` on rank 0's clock (so every rank takes the same LR and stop decisions)."""
+        elapsed = torch.tensor([time.monotonic() - started], dtype=torch.float64)
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.broadcast(elapsed, 0)
+        return float(elapsed.item())
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
@@ -321,7 +407,7 @@ class Trainer:
         progress = self.budget_progress(elapsed_s)
         if not self.in_decay and cfg.decay_fraction > 0 and progress > 1 - cfg.decay_fraction:
             self.in_decay = True
-            self.save_checkpoint(self.stable_path)  # the stable branch the next run continues
+            self.save_checkpoint(self.stable_path)  # (rank 0 writes it)  # the stable branch the next run continues
         warm = (self.step - self.first_step + 1) / cfg.warmup_steps if cfg.warmup_steps else 1.0
         factor = wsd_factor(progress, warm, cfg.decay_fraction, cfg.min_lr_ratio)
         for group in self.optimizer.param_groups:
@@ -334,26 +420,28 @@ class Trainer:
         seconds_before, spent_before = self.train_seconds, self.spent_seconds
         status = "done"
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress, desc=cfg.model)
+        bar.disable = bar.disable or self.rank > 0
         while self.step < cfg.max_steps:
             if cfg.schedule == "wsd":
-                self._set_wsd_lr(time.monotonic() - started)
+                self._set_wsd_lr(self._clock(started))
             lr = self.optimizer.param_groups[0]["lr"]
             losses = self.train_step()
-            self.train_seconds = seconds_before + time.monotonic() - started
-            self.spent_seconds = spent_before + time.monotonic() - started
+            elapsed = self._clock(started)
+            self.train_seconds = seconds_before + elapsed
+            self.spent_seconds = spent_before + elapsed
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 record = {"step": self.step, "split": "train", "lr": lr, "seconds": round(self.spent_seconds, 1),
-                          **({"phase": "decay"} if self.in_decay else {}),
-                          **{k: v.item() for k, v in losses.items()}}
+                          **({"phase": "decay"} if self.in_decay else {}), **self._mean_over_ranks(losses)}
                 self._log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
-            if self.val_batch is not None and (self.step % cfg.val_every == 0 or self.step == cfg.max_steps):
+            if self.val_batch is not None and self.rank == 0 and (self.step % cfg.val_every == 0
+                                                                  or self.step == cfg.max_steps):
                 self._log({"step": self.step, "split": "val", "seconds": round(self.spent_seconds, 1),
                            **({"phase": "decay"} if self.in_decay else {}), **self.validate()})
             if self.step % cfg.ckpt_every == 0:
                 self.save_checkpoint()
-            if cfg.time_limit_min is not None and time.monotonic() - started > 60 * cfg.time_limit_min:
+            if cfg.time_limit_min is not None and elapsed > 60 * cfg.time_limit_min:
                 status = "time_limit"
                 break
         bar.close()
