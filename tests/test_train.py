@@ -153,6 +153,12 @@ def test_bf16_training_is_finite_and_exports_exact_fp32_coding(crops, kodak_smal
     meta = json.loads(export_weights(trainer.ckpt_path, fp16=True, kodak=kodak_small).with_suffix(".json").read_text())
     assert meta["decode_matches_forward"] is True and meta["training"]["precision"] == "bf16"
     assert meta["training"]["cpu_hours"] is not None and meta["training"]["samples_seen"] == 3 * 4
+    from invlab.weights import budget_line
+    from invlab.widgets.sources import model_status
+
+    line = budget_line("tiny-flow")
+    assert "CPU-hours" in line and "bf16" in line and "3 steps" in line and "12 samples" in line
+    assert model_status("tiny-flow").startswith(line)
 
 
 def test_warm_continuation_keeps_step_anchor_sampling_and_data_order(crops, tmp_path, monkeypatch):

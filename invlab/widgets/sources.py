@@ -78,7 +78,9 @@ def model_status(name: str) -> str:
     """One line for the notebook: trained weights, or :data:`UNTRAINED_BANNER`."""
     family = get_spec(name).family
     if has_weights(name):
-        return f"{name} ({family}): trained weights shipped"
+        from invlab.weights import budget_line
+
+        return f"{budget_line(name)} [{family}]"
     return f"{name} ({family}): {UNTRAINED_BANNER}"
 
 
