@@ -419,8 +419,7 @@ class Trainer:
         started = time.monotonic()
         seconds_before, spent_before = self.train_seconds, self.spent_seconds
         status = "done"
-        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress, desc=cfg.model)
-        bar.disable = bar.disable or self.rank > 0
+        bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress or self.rank > 0, desc=cfg.model)
         while self.step < cfg.max_steps:
             if cfg.schedule == "wsd":
                 self._set_wsd_lr(self._clock(started))
