@@ -136,7 +136,8 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     if not t:
         return f"{name}: trained weights shipped (no training metadata)"
     hours = t.get("cpu_hours")
-    where = (f"{hours:.1f} CPU-hours ({t.get('threads')} threads, {t.get('precision', 'fp32')})" if hours is not None
+    threads = f"{t['threads']} threads, " if t.get("threads") else ""
+    where = (f"{hours:.1f} CPU-hours ({threads}{t.get('precision', 'fp32')})" if hours is not None
              else f"{t.get('seconds', 0) / 3600:.1f} h on {t.get('device_name') or t.get('device')}")
     data = meta.get("data", {}).get("train", "?")
     family = meta.get("family", "")
