@@ -26,6 +26,7 @@ from pathlib import Path
 
 from invlab.codecs.registry import CLASSICAL_RATES, RateKnob, classical_knob
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvlabError, MissingWeightsError, OutputExistsError
+from invlab.io.container import MAX_PIXELS  # one pixel limit for encoding and decoding
 
 # name -> (module, one-line help)
 _EXTERNAL = {
@@ -357,7 +358,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "(fixed-rate families), quality / QP / distance (classical codecs; see below)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="use the untrained demo model (no weights needed)")
-    p.add_argument("--max-pixels", type=int, default=40_000_000, help="refuse larger images (memory guard)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (memory guard)")
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser("decode", help="decompress an invlab file into an image",
@@ -366,14 +367,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("output", help="image to write (.png keeps 16-bit inputs at 16 bits)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="the file was made with --untrained")
-    p.add_argument("--max-pixels", type=int, default=40_000_000,
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                    help="refuse files announcing a larger image (memory guard; default 40 MP)")
     p.add_argument("--weights", help="files of compressai:ARCH: the checkpoint they were encoded with")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show an invlab file's header")
     p.add_argument("input")
-    p.add_argument("--max-pixels", type=int, default=40_000_000, help="refuse files announcing a larger image")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse files announcing a larger image")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("models", help="list learned models (and the classical codecs)")
