@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
-import math
 import os
 import sys
 import time
 import zlib
 from pathlib import Path
 
-from invlab.codecs.registry import CLASSICAL_RATES, RateKnob, classical_knob
+from invlab.codecs.registry import CLASSICAL_RATES, classical_rate_space, rate_space_of
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.container import MAX_PIXELS  # one pixel limit for encoding and decoding
 
@@ -78,7 +77,7 @@ def _check_codec_name(name: str) -> str:
     """``"classical"`` or ``"learned"``; a name that is neither is refused with the known names."""
     from invlab.models.registry import is_model
 
-    if classical_knob(name) is not None:
+    if classical_rate_space(name) is not None:
         return "classical"
     if name.startswith("compressai:"):
         return "compressai"
@@ -95,35 +94,17 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _classical_rate(name: str, knob: RateKnob, rate: float | None) -> float:
-    if rate is None:
-        return float(knob.default)
-    span = f"{'a whole number' if knob.integer else 'a number'} from {_fmt(knob.low)} to {_fmt(knob.high)}"
-    if not math.isfinite(rate) or not knob.low <= rate <= knob.high or (knob.integer and rate != int(rate)):
-        raise CliError(f"--rate for {name} is its {knob.label}, {span} ({knob.note}); got {_fmt(rate)}")
-    return float(rate)
+def _checked_rate(name: str, rate: float | None, untrained: bool = False) -> float:
+    """``--rate`` checked against the codec's rate space (None -> its default), before anything is loaded."""
+    from invlab.rates import RateError
 
-
-def _learned_rate(codec, rate: float | None) -> float:
-    """Check ``--rate`` against a loaded learned codec: the model's range, or the weight indices shipped."""
-    model = codec.model(0.0)
-    if model.variable_rate:
-        lo, hi = model.rate_range
-        if rate is None:
-            return model.check_rate(None)
-        if not math.isfinite(rate) or not lo <= rate <= hi:
-            raise CliError(f"--rate for {codec.name} (a variable-rate model) must be a finite number in "
-                           f"[{_fmt(lo)}, {_fmt(hi)}]; got {_fmt(rate)}")
-        return float(rate)
-    indices = [int(r) for r in codec.rates]
-    if rate is None:
-        return float(indices[0])
-    if not math.isfinite(rate) or rate != int(rate) or int(rate) not in indices:
-        valid = str(indices[0]) if len(indices) == 1 else "one of " + ", ".join(str(i) for i in indices)
-        where = "--untrained has one set of weights" if not codec.pretrained else "the weight files shipped"
-        raise CliError(f"--rate for {codec.name} (a fixed-rate family) must be a weight index: {valid} ({where}); "
-                       f"got {_fmt(rate)}")
-    return float(rate)
+    space = rate_space_of(name, pretrained=not untrained)
+    try:
+        return space.check(rate)
+    except RateError:
+        kind = {True: "a variable-rate model", False: "a fixed-rate family"}
+        what = "" if classical_rate_space(name) else f" ({kind[space.continuous]})"
+        raise CliError(f"--rate for {name}{what} is its {space.label}, {space.describe()}; got {_fmt(rate)}") from None
 
 
 def _learned_codec(name: str, untrained: bool, weights: str | None = None):
@@ -163,7 +144,7 @@ def _encode_classical(codec, image, rate: float, source: Path) -> bytes:
 def _classical_decoder(f):
     from invlab.codecs.registry import get_codec
 
-    if classical_knob(f.model) is None:
+    if classical_rate_space(f.model) is None:
         raise BitstreamError(f"the file names an unknown classical codec {f.model!r}")
     return get_codec(f.model)
 
@@ -203,10 +184,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     source = _input_file(args.input, "an image file")
     output = _output_file(args.output, args.force)
     kind = _check_codec_name(args.model)
-    if args.rate is not None and not math.isfinite(args.rate):
-        raise CliError(f"--rate must be a finite number; got {args.rate}")
-    knob = classical_knob(args.model)
-    rate = _classical_rate(args.model, knob, args.rate) if knob is not None else None  # before reading the image
+    rate = _checked_rate(args.model, args.rate, args.untrained)  # before the image is read or a model loaded
 
     from invlab.io.container import write_bytes
     from invlab.io.images import load_image
@@ -219,10 +197,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         data = _encode_classical(codec, image, rate, source)
         secs = time.perf_counter() - t0
-        what = f"{args.model} {knob.label} {_fmt(rate)}"
+        what = f"{args.model} {codec.rate_label} {_fmt(rate)}"
     else:
         codec = _learned_codec(args.model, args.untrained)
-        rate = _learned_rate(codec, args.rate)
         if not codec.trained:
             print(f"warning: {args.model} has no trained weights here; using the untrained demo model",
                   file=sys.stderr)
@@ -250,7 +227,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         codec = _classical_decoder(header)
         t0 = time.perf_counter()
         image = _decode_classical(header, codec)
-        by = f"{header.model} ({classical_knob(header.model).label} {_fmt(header.rate)})"
+        by = f"{header.model} ({classical_rate_space(header.model).label} {_fmt(header.rate)})"
     else:
         from invlab.models.registry import is_model
 
@@ -288,7 +265,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     bpp = f"{8 * len(data) / pixels:.4f} bpp" if pixels else "no pixels"
     print(f"file        {args.input} ({len(data)} bytes, {bpp})")
     if _is_classical_file(f):
-        knob = classical_knob(f.model)
+        knob = classical_rate_space(f.model)
         print(f"codec       {f.model} (classical, no weights)")
         print(f"rate        {_fmt(f.rate)}" + (f" ({knob.label})" if knob else ""))
     else:
@@ -305,7 +282,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     for name in list_models():
         spec = get_spec(name)
-        rate = {True: "variable", False: "fixed"}.get(spec.variable_rate, "?")
+        rate = spec.rate_kind
         line = f"{name:25s} {spec.family:12s} {rate:8s} {'trained' if has_weights(name) else 'no weights':10s}"
         if args.params:
             from invlab.models import count_parameters, create_model

@@ -108,7 +108,7 @@ def test_fixed_rate_family_records_its_context_path(crops, tmp_path):
     data = json.loads(path.read_text())
     assert data["results"]["rate"] == [0.0]  # untrained fixed-rate: rate index 0 only
     assert data["meta"]["context"].startswith("checkerboard") and not data["meta"]["variable_rate"]
-    with pytest.raises(InvlabError, match="rate indices"):
+    with pytest.raises(InvlabError, match="weight index, 0 "):
         ev.evaluate_model("invcompress-mini-cb", crops, rates=[1.0], untrained=True, out=tmp_path / "x-untrained.json")
 
 
@@ -118,8 +118,10 @@ def test_bd_against_anchors():
     assert same["bd_rate_pct"] == pytest.approx(0, abs=1e-9) and same["psnr_overlap_db"] is not None
     assert ev.bd_against(vtm.bpp * 1.1, vtm.psnr, "vtm")["bd_rate_pct"] == pytest.approx(10, abs=1e-6)
     assert ev.bd_against([0.5], [30.0], "vtm")["bd_rate_pct"] is None  # one point: no curve
-    assert ev.published_anchor("msinn", 8) == "msinn-8" and ev.published_anchor("msinn", 12) == "msinn-12"
-    assert ev.published_anchor("invcompress", 1) == "invcompress" and ev.published_anchor("anfic", 1) is None
+    assert ev.published_anchor("msinn-mini", 8) == "msinn-8" and ev.published_anchor("msinn-mini", 12) == "msinn-12"
+    assert ev.published_anchor("msinn-mini") == "msinn-8"
+    assert ev.published_anchor("invcompress-mini", 1) == "invcompress"
+    assert ev.published_anchor("bmshj2018-hyperprior-mini") is None
 
 
 def test_refuses_untrained_numbers_without_the_flag(crops, tmp_path, capsys):

@@ -155,9 +155,26 @@ def test_fixed_rate_family_with_several_weight_files(tmp_path, monkeypatch, smal
     files = {r: codec.encode(small_rgb, r) for r in codec.rates}
     assert codec.model(0.0).weights_hash != codec.model(2.0).weights_hash
     assert all(codec.decode_image(data).matches_encoder is True for data in files.values())
-    with pytest.raises(ValueError, match="weight indexes"):
+    with pytest.raises(ValueError, match="weight index, one of 0, 2"):
         codec.encode(small_rgb, 1.0)
     crafted = Parsed.parse(files[2.0])
     crafted.rate = 1.0
     with pytest.raises(InvalidHeaderError, match="rate"):
         codec.decode_image(crafted.build())
+
+
+@pytest.mark.parametrize("name", ["tiny-flow", "msinn-mini", "mbt2018-mean-mini"])
+def test_a_file_decodes_exactly_with_another_thread_count_than_the_encoders(name):
+    """Encoded with 1 torch thread, decoded with 2 (and back): the decoder must not depend on the thread count."""
+    codec = LearnedCodec(name, pretrained=False)
+    rgb = np.random.default_rng(7).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    rate = codec.rates[-1]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        data, recon = codec.encode_with_reconstruction(rgb, rate)
+        torch.set_num_threads(2)
+        image = codec.decode_image(data)
+    finally:
+        torch.set_num_threads(threads)
+    assert image.matches_encoder is True and np.array_equal(image.rgb, recon)

@@ -22,10 +22,14 @@ def test_spec_matches_the_built_model(name) -> None:
     spec = get_spec(name)
     assert spec.family and spec.description and "§" not in spec.description
     model = create_model(name)
-    if spec.variable_rate is not None:
-        assert spec.variable_rate == model.variable_rate
+    assert spec.variable_rate == model.variable_rate and spec.pad_multiple == model.pad_multiple
+    rate_points = model.lambdas if model.variable_rate else model.family_lambdas
+    assert spec.lambdas == tuple(rate_points)
+    assert spec.context == getattr(model, "context_label", spec.context)
     lo, hi = model.rate_range
     assert lo <= hi and (hi > lo) == model.variable_rate
+    space = spec.rate_space()
+    assert (space.low, space.high) == (lo, hi) and space.continuous == model.variable_rate
     assert model.pad_multiple >= 1 and model.decode_bytes_per_pixel > 0
     m = model.pad_multiple
     assert isinstance(model.stream_geometry(2 * m, 3 * m), dict)

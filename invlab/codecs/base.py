@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from invlab.rates import RateSpace
+
 
 @dataclass
 class EncodeResult:
@@ -24,15 +26,24 @@ class EncodeResult:
 class Codec(ABC):
     """Image + rate setting -> bytes; bytes -> image.
 
-    ``rates`` lists the settings an RD sweep visits by default, ordered from low to high bitrate.
-    ``rate_label`` names the knob (``"quality"``, ``"qp"``, ``"rate index"``, ...). A higher ``rate``
-    value must mean more bits, except where ``higher_is_fewer_bits`` is set (QP-like knobs).
+    ``rate_space`` says what ``rate`` means (:class:`~invlab.rates.RateSpace`: label, valid settings, default,
+    the settings an RD sweep visits, ordered from low to high bitrate). A higher ``rate`` value must mean more
+    bits, except where ``higher_is_fewer_bits`` is set (QP-like knobs). ``encode`` trusts its ``rate``: the
+    caller checks a user's value with ``rate_space.check`` first.
     """
 
     name: str = "codec"
-    rate_label: str = "rate"
-    rates: tuple[float, ...] = ()
+    rate_space: RateSpace = RateSpace("rate", 0.0, 0.0, 0.0, sweep=(0.0,))
     higher_is_fewer_bits: bool = False
+
+    @property
+    def rates(self) -> tuple[float, ...]:
+        """The settings an RD sweep visits by default."""
+        return self.rate_space.sweep
+
+    @property
+    def rate_label(self) -> str:
+        return self.rate_space.label
 
     @abstractmethod
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:

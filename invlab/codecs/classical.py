@@ -23,6 +23,7 @@ import torch
 from compressai.transforms.functional import rgb2ycbcr, ycbcr2rgb, yuv_420_to_444, yuv_444_to_420
 
 from invlab.codecs.base import Codec
+from invlab.codecs.registry import CLASSICAL_RATES
 from invlab.errors import CorruptBitstreamError
 
 av.logging.set_level(av.logging.ERROR)
@@ -32,8 +33,7 @@ class JPEG(Codec):
     """JPEG (libjpeg-turbo), quality 1-100, Huffman-optimised, 4:2:0 chroma (``jpeg444``: no subsampling)."""
 
     name = "jpeg"
-    rate_label = "quality"
-    rates = (5, 10, 20, 30, 50, 70, 85, 90)
+    rate_space = CLASSICAL_RATES["jpeg"]
     subsampling = "420"
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
@@ -45,7 +45,7 @@ class JPEG(Codec):
 
 class JPEG444(JPEG):
     name = "jpeg444"
-    rates = (5, 10, 20, 30, 50, 70, 85)
+    rate_space = CLASSICAL_RATES["jpeg444"]
     subsampling = "444"
 
 
@@ -53,8 +53,7 @@ class JPEG2000(Codec):
     """JPEG 2000 (OpenJPEG, J2K codestream); the knob is OpenJPEG's target PSNR in dB (higher = more bits)."""
 
     name = "jpeg2000"
-    rate_label = "target PSNR (dB)"
-    rates = (24, 27, 30, 32, 34, 36, 38, 41)
+    rate_space = CLASSICAL_RATES["jpeg2000"]
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         return imagecodecs.jpeg2k_encode(rgb, level=float(rate), codecformat="J2K", numthreads=1)
@@ -67,8 +66,7 @@ class WebP(Codec):
     """WebP lossy (libwebp, method 6), quality 0-100. imagecodecs is lossless unless told otherwise."""
 
     name = "webp"
-    rate_label = "quality"
-    rates = (0, 10, 30, 50, 70, 85, 92)
+    rate_space = CLASSICAL_RATES["webp"]
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         return imagecodecs.webp_encode(rgb, level=float(rate), lossless=False, method=6)
@@ -81,8 +79,7 @@ class JPEGXL(Codec):
     """JPEG XL (libjxl, effort 7); the knob is the Butteraugli distance (lower = more bits)."""
 
     name = "jpegxl"
-    rate_label = "distance"
-    rates = (20.0, 12.0, 7.0, 4.5, 3.0, 2.0, 1.3, 0.8)
+    rate_space = CLASSICAL_RATES["jpegxl"]
     higher_is_fewer_bits = True
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
@@ -99,8 +96,7 @@ class AVIF(Codec):
     """
 
     name = "avif"
-    rate_label = "quality"
-    rates = (10, 20, 35, 50, 60, 70, 80, 86)
+    rate_space = CLASSICAL_RATES["avif"]
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         return imagecodecs.avif_encode(
@@ -122,8 +118,7 @@ class HEVC444(Codec):
     """
 
     name = "hevc444"
-    rate_label = "QP"
-    rates = (46, 42, 38, 34, 30, 26, 22, 19)
+    rate_space = CLASSICAL_RATES["hevc444"]
     higher_is_fewer_bits = True
 
     def __init__(self, preset: str = "slower"):
@@ -168,8 +163,7 @@ class VVC(Codec):
     """
 
     name = "vvc"
-    rate_label = "QP"
-    rates = (42, 37, 32, 27, 22)
+    rate_space = CLASSICAL_RATES["vvc"]
     higher_is_fewer_bits = True
     _CROP_MARK = b"\xff"  # a raw Annex-B stream starts with a 0x00 start code, never 0xFF
 

@@ -8,7 +8,6 @@ same kind of device (the default, CPU, is always safe).
 
 from __future__ import annotations
 
-import math
 import os
 import zlib
 from functools import lru_cache
@@ -17,21 +16,23 @@ import numpy as np
 import torch
 
 from invlab.codecs.base import Codec
+from invlab.codecs.registry import rate_space_of
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, ModelMismatchError
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
-from invlab.weights import has_weights, load_model, rate_indices, shipped_weights
+from invlab.rates import RateError, RateSpace
+from invlab.weights import has_weights, load_model, shipped_weights
 
 
 class LearnedCodec(Codec):
     """Code images with a registered model family.
 
     A variable-rate model takes any ``rate`` in its range (one set of weights). A fixed-rate family
-    ships one set of weights per rate index; ``rate`` then picks the index (0, 1, 2, ...).
+    ships one set of weights per rate index; ``rate`` then picks the index (0, 1, 2, ...). ``rate_space``
+    (from the model's spec and the weight files shipped) checks a user's rate; ``encode`` checks it too,
+    since a file must never carry a rate its decoder would refuse.
     """
-
-    rate_label = "rate index"
 
     def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", memory_budget_mb: float | None = None,
                  **overrides):
@@ -48,25 +49,19 @@ class LearnedCodec(Codec):
         self._models: dict[int | None, InvlabModel] = {}
         # a fixed-rate family ships one weight file per rate index; everything else has one model
         self._per_rate_weights = pretrained and len(shipped_weights(name)) > 1
-        first = self.model(0.0)
-        if first.variable_rate:
-            lo, hi = first.rate_range
-            self.rates = tuple(float(r) for r in np.arange(lo, hi + 1e-9, 1.0))
-        else:
-            self.rates = tuple(float(i) for i in rate_indices(name)) if self._per_rate_weights else (0.0,)
+        self.rate_space = self._rate_space()
+        self.model(self.rate_space.default)  # load now: a missing weight file is reported here, not mid-sweep
 
     @property
     def trained(self) -> bool:
         return self.pretrained and has_weights(self.name)
 
+    def _rate_space(self) -> RateSpace:
+        return rate_space_of(self.name, self.pretrained)
+
     def _key(self, rate: float) -> int | None:
-        if not self._per_rate_weights:
-            return None
-        rate, shipped = float(rate), rate_indices(self.name)
-        if not math.isfinite(rate) or rate != int(rate) or int(rate) not in shipped:
-            raise ValueError(f"{self.name} is a fixed-rate family: rate must be one of its weight indexes "
-                             f"{shipped}, got {rate}")
-        return int(rate)
+        """Which loaded model codes ``rate``: its weight index (fixed-rate family with several files), else None."""
+        return int(self.rate_space.check(rate, self.name)) if self._per_rate_weights else None
 
     def model(self, rate: float) -> InvlabModel:
         """The model that codes at ``rate`` (loaded once, cached)."""
@@ -92,8 +87,9 @@ class LearnedCodec(Codec):
             )
 
     def model_rate(self, rate: float) -> float | None:
-        model = self.model(rate)
-        return model.check_rate(rate) if model.variable_rate else None
+        """What the model's ``compress``/``decompress`` get: the checked rate (variable rate), else None."""
+        rate = self.rate_space.check(rate, self.name)
+        return rate if self.rate_space.continuous else None
 
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
@@ -113,6 +109,7 @@ class LearnedCodec(Codec):
         """The file and the padded reconstruction (the decoder's output, computed here so that the file can
         carry its checksum: models that reconstruct while encoding give it for free, the others decode the
         streams once in-process)."""
+        rate = self.rate_space.check(rate, self.name)
         model = self.model(rate)
         model_rate = self.model_rate(rate)
         self._check_pixels(image.height, image.width, rate)
@@ -152,7 +149,7 @@ class LearnedCodec(Codec):
         try:
             model = self.model(f.rate)
             model_rate = self.model_rate(f.rate)
-        except ValueError as err:
+        except RateError as err:
             raise InvalidHeaderError(f"the file's rate is invalid for {self.name}: {err}") from None
         if f.weights_hash != model.weights_hash:
             raise ModelMismatchError(

@@ -1,52 +1,72 @@
 """Codecs by name: the classical ones, and every registered model as a learned codec.
 
-:data:`CLASSICAL_RATES` describes each classical codec's rate knob without importing the codec libraries
-(the CLI's help and checks use it); ``tests/test_cli.py`` checks it against the codec classes.
+:data:`CLASSICAL_RATES` holds each classical codec's :class:`~invlab.rates.RateSpace`, without importing the codec
+libraries (the CLI's help and checks read it; the codec classes take theirs from it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from invlab.errors import InvlabError
+from invlab.rates import RateSpace, weight_index_space
 
 if TYPE_CHECKING:
     from invlab.codecs.base import Codec
 
 
-class RateKnob(NamedTuple):
-    """The rate setting of a classical codec: its meaning, valid range, default and whether it is a whole number."""
-
-    label: str  # the codec's ``rate_label``
-    low: float
-    high: float
-    default: float
-    integer: bool
-    note: str = ""
+def _space(label: str, low: float, high: float, default: float, integer: bool, note: str,
+           sweep: tuple[float, ...]) -> RateSpace:
+    return RateSpace(label, low, high, default, integer, note, tuple(float(r) for r in sweep))
 
 
-CLASSICAL_RATES: dict[str, RateKnob] = {
-    "jpeg": RateKnob("quality", 1, 100, 75, True, "higher = more bits; 4:2:0 chroma"),
-    "jpeg444": RateKnob("quality", 1, 100, 75, True, "higher = more bits; no chroma subsampling"),
-    "jpeg2000": RateKnob("target PSNR (dB)", 0, 100, 34, False, "higher = more bits; 0 = lossless"),
-    "webp": RateKnob("quality", 0, 100, 75, False, "higher = more bits"),
-    "jpegxl": RateKnob("distance", 0, 25, 1.0, False, "Butteraugli distance, lower = more bits; 0 = lossless"),
-    "avif": RateKnob("quality", 0, 100, 60, True, "higher = more bits; 100 = lossless"),
-    "hevc444": RateKnob("QP", 0, 51, 30, True, "lower = more bits"),
-    "vvc": RateKnob("QP", 0, 63, 32, True, "lower = more bits; vvc-<preset> for other vvenc presets"),
+#: the rate knob of each classical codec; ``sweep``: the settings an RD sweep visits, low to high bitrate
+CLASSICAL_RATES: dict[str, RateSpace] = {
+    "jpeg": _space("quality", 1, 100, 75, True, "higher = more bits; 4:2:0 chroma",
+                  sweep=(5, 10, 20, 30, 50, 70, 85, 90)),
+    "jpeg444": _space("quality", 1, 100, 75, True, "higher = more bits; no chroma subsampling",
+                  sweep=(5, 10, 20, 30, 50, 70, 85)),
+    "jpeg2000": _space("target PSNR (dB)", 0, 100, 34, False, "higher = more bits; 0 = lossless",
+                  sweep=(24, 27, 30, 32, 34, 36, 38, 41)),
+    "webp": _space("quality", 0, 100, 75, False, "higher = more bits",
+                  sweep=(0, 10, 30, 50, 70, 85, 92)),
+    "jpegxl": _space("distance", 0, 25, 1.0, False, "Butteraugli distance, lower = more bits; 0 = lossless",
+                  sweep=(20.0, 12.0, 7.0, 4.5, 3.0, 2.0, 1.3, 0.8)),
+    "avif": _space("quality", 0, 100, 60, True, "higher = more bits; 100 = lossless",
+                  sweep=(10, 20, 35, 50, 60, 70, 80, 86)),
+    "hevc444": _space("QP", 0, 51, 30, True, "lower = more bits",
+                  sweep=(46, 42, 38, 34, 30, 26, 22, 19)),
+    "vvc": _space("QP", 0, 63, 32, True, "lower = more bits; vvc-<preset> for other vvenc presets",
+                  sweep=(42, 37, 32, 27, 22)),
 }
 
 #: vvenc presets besides the default (``medium``, codec ``vvc``): codec names ``vvc-<preset>``
 VVC_PRESETS = ("faster", "fast", "medium", "slow", "slower")
 
 
-def classical_knob(name: str) -> RateKnob | None:
-    """The rate knob of a classical codec name (``vvc-<preset>`` included), None for any other name."""
+def classical_rate_space(name: str) -> RateSpace | None:
+    """The rate space of a classical codec name (``vvc-<preset>`` included), None for any other name."""
     if name in CLASSICAL_RATES:
         return CLASSICAL_RATES[name]
     if name.startswith("vvc-") and name.removeprefix("vvc-") in VVC_PRESETS:
         return CLASSICAL_RATES["vvc"]
     return None
+
+
+def rate_space_of(name: str, pretrained: bool = True) -> RateSpace:
+    """What ``rate`` means for a codec name, without loading it: a classical knob, a variable-rate model's
+    anchor range, or the weight indices a fixed-rate family ships (one set of weights when untrained)."""
+    space = classical_rate_space(name)
+    if space is not None:
+        return space
+    if name.startswith("compressai:"):  # a user's CompressAI checkpoint: one network, one rate
+        return weight_index_space([0])
+    from invlab.models import get_spec
+    from invlab.weights import rate_indices, shipped_weights
+
+    spec = get_spec(name)
+    several = pretrained and len(shipped_weights(name)) > 1
+    return spec.rate_space(rate_indices(name) if several and not spec.variable_rate else None)
 
 
 def list_codecs() -> list[str]:

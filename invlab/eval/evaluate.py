@@ -66,29 +66,12 @@ SUMMARY_KEYS = ("bpp", "estimated_bpp", "overhead_pct", "stream_overhead_pct", "
 # ---------------------------------------------------------------------- rates
 def default_rates(codec: LearnedCodec, fractional: int = 1) -> list[float]:
     """Every anchor (variable-rate, plus ``fractional`` rates between neighbours) or every shipped rate index."""
-    if not codec.model(codec.rates[0]).variable_rate:
-        return list(codec.rates)
-    anchors = list(codec.rates)
-    rates = [anchors[0]]
-    for lo, hi in zip(anchors, anchors[1:], strict=False):
-        rates += [lo + (hi - lo) * k / (fractional + 1) for k in range(1, fractional + 1)] + [hi]
-    return [round(r, 6) for r in rates]
+    return codec.rate_space.with_midpoints(fractional)
 
 
 def check_rates(codec: LearnedCodec, rates: Sequence[float]) -> list[float]:
-    """``rates`` as floats, each valid for ``codec`` (InvlabError naming the valid settings otherwise)."""
-    checked = []
-    for rate in rates:
-        try:
-            model = codec.model(rate)
-            if model.variable_rate:
-                model.check_rate(rate)
-            elif float(rate) not in codec.rates:
-                raise ValueError(f"rate {rate} is not one of the rate indices {list(codec.rates)}")
-        except ValueError as err:
-            raise InvlabError(f"{codec.name}: {err}") from None
-        checked.append(round(float(rate), 6))
-    return list(dict.fromkeys(checked))  # in the order given, each once
+    """``rates`` as floats, each valid for ``codec`` (:class:`~invlab.rates.RateError` naming the valid settings)."""
+    return codec.rate_space.check_all(rates, codec.name)
 
 
 # ---------------------------------------------------------------------- measuring
@@ -154,12 +137,9 @@ def _warm_up(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float]) -> No
 
 
 # ---------------------------------------------------------------------- BD and summary
-def published_anchor(family: str, anchors: int) -> str | None:
-    """The published Kodak curve of the paper a family implements (a key of ``KODAK_ANCHORS``), if any.
-
-    MSINN-VRLIC published an 8-anchor and a 12-anchor model; InvCompress its q1..q8 models.
-    """
-    name = {"msinn": f"msinn-{anchors}", "invcompress": "invcompress"}.get(family)
+def published_anchor(model: str, anchors: int | None = None) -> str | None:
+    """The published Kodak curve of the paper ``model`` implements (a key of ``KODAK_ANCHORS``), if any."""
+    name = get_spec(model).published_curve(anchors)
     return name if name in KODAK_ANCHORS else None
 
 
@@ -353,7 +333,7 @@ def _payload(name: str, df: pd.DataFrame, meta: dict[str, Any], dataset: str | P
     payload = to_compressai_json(df, name, description)
     summary = summarize(df)
     payload["summary"] = summary
-    published = published_anchor(meta["family"], len(meta["lambdas"]))
+    published = published_anchor(meta["model"], len(meta["lambdas"]))
     anchors = ["vtm"] + ([published] if published else [])
     if kodak:
         points = [(s["bpp"], s["psnr-rgb"]) for s in summary if s["bpp"] is not None and s["psnr-rgb"] is not None]

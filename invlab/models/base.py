@@ -23,9 +23,7 @@ import torch
 from compressai.models import CompressionModel
 
 from invlab.entropy.rans import use_invlab_coder
-
-#: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
-FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+from invlab.models.registry import FIXED_RATE_LAMBDAS  # noqa: F401  (re-exported: the families' default λs)
 
 
 class InvlabModel(CompressionModel):

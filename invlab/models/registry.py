@@ -1,173 +1,149 @@
-"""A registry of named model configurations (``msinn-mini``, ``invcompress-mini``, ...).
+"""The registry of named models (``msinn-mini``, ``invcompress-mini``, ...): what each model *is*, declared.
 
-Two layers, so that listing models costs nothing:
+Every subpackage of :mod:`invlab.models` is a model family. Its ``__init__.py`` is plain data — a ``MODELS``
+tuple of :class:`ModelSpec`, no torch — and its other modules hold the networks. The registry discovers
+the families (``pkgutil``, no list kept by hand) and answers every question a tool asks — rate kind and rate
+points, λs, padding, published curve, context — from the specs, without building a model or importing torch.
+A model is built only by :func:`create_model`, which imports the factory the spec names.
 
-- :data:`DECLARED`, a plain table: every model invlab ships, with the module that defines it, its family, a
-  one-line description and whether it is variable-rate. :func:`list_models` and :func:`get_spec` answer from it
-  without importing torch or any model module.
-- :func:`register_model`, the decorator in each model module, which attaches the factory. A model module is
-  imported the first time one of its factories is needed (:func:`create_model`, ``spec.factory``).
-
-A model registered by a module that the table does not name (e.g. a user's own) works as before: it is known
-once its module is imported. ``tests/test_cli.py`` checks that the table and the decorators agree.
+Adding a model means a spec in its family's ``MODELS`` (or a new family package) and its tests: the contract
+test (``tests/test_model_contract.py``) builds every registered model and checks it against its spec.
+A user's own model registers with :func:`register_model`.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from invlab.errors import UnknownModelError
+from invlab.rates import RateSpace, anchor_space, weight_index_space
 
 if TYPE_CHECKING:
     from invlab.models.base import InvlabModel
 
-
-class Declared(NamedTuple):
-    module: str  # under invlab.models; importing it registers the model
-    family: str
-    variable_rate: bool  # one set of weights for a continuous rate range (else one weight file per rate index)
-    description: str
-
-
-#: every model invlab ships (``invlab models`` prints this table; descriptions in the repo's own words)
-DECLARED: dict[str, Declared] = {
-    "tiny-flow": Declared("tiny", "tiny", True, "2-level invertible flow + factorised prior (plumbing demo)"),
-    "msinn": Declared("msinn", "msinn", True, "MSINN-VRLIC, paper size (≈12.3 M), continuous rate"),
-    "msinn-mini": Declared("msinn", "msinn", True,
-                           "MSINN-VRLIC mini (≈2.75 M; four depth-2 scales, small post-net), continuous rate"),
-    "invcompress": Declared("invcompress", "invcompress", False,
-                            "InvCompress, paper size (M=N=128 for λ<=0.0075, else 192; 5x5 AR context)"),
-    "invcompress-mini": Declared("invcompress", "invcompress", False,
-                                 "InvCompress-mini (3.8 M params, M=96; 5x5 AR context, serial)"),
-    "invcompress-mini-cb": Declared("invcompress", "invcompress", False,
-                                    "InvCompress-mini, checkerboard context (fast decode; not the paper's model)"),
-    "anfic": Declared("anfic", "anfic", False,
-                      "ANFIC, paper size (22.7 M; F=128, M=320; GMM + 5x5 AR context, serial)"),
-    "anfic-mini": Declared("anfic", "anfic", False, "ANFIC-mini (3.0 M; F=64, M=96; GMM + 5x5 AR context, serial)"),
-    "anfic-mini-noctx": Declared("anfic", "anfic", False,
-                                 "ANFIC-mini without context (≈2.5 M; hyperprior + GMM): the single-scale baseline"),
-    "manfic-mini": Declared("anfic", "manfic", False,
-                            "M-ANFIC-mini (≈4.1 M; LSUnits in both steps, 2 levels, 32 px quadtree, RDO)"),
-    "msanfic-mini": Declared("anfic", "manfic", False,
-                             "MS-ANFIC-mini (≈3.7 M; latent split network, 3 levels, 64 px quadtree, RDO)"),
-    "bmshj2018-hyperprior-mini": Declared(
-        "baselines", "baseline", False,
-        "CompressAI scale hyperprior, N=96 M=128 (2.76 M), fixed-rate autoencoder baseline"),
-    "mbt2018-mean-mini": Declared(
-        "baselines", "baseline", False,
-        "CompressAI mean-scale hyperprior, N=96 M=128 (3.55 M), fixed-rate autoencoder baseline"),
-}
+#: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
+FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the registry knows about a model. ``factory`` imports the model's module on first use."""
+    """What a registered model is, as the tools need it.
+
+    ``lambdas``: the λ of each rate point — the anchors of a variable-rate model (rate ``i`` is λ_i, fractional
+    rates interpolate), or the λ of each weight file ``NAME-q{i}.pt`` of a fixed-rate family.
+    ``published``: the key of the paper's Kodak curve in :data:`invlab.eval.anchors.KODAK_ANCHORS`, with
+    ``{anchors}`` replaced by the model's anchor count (MSINN-VRLIC published 8- and 12-anchor models).
+    """
 
     name: str
     family: str
     description: str
-    module: str  # full module name
-    variable_rate: bool | None = None  # None: not declared (known once the model is built)
+    factory: str  # "package.module:function", imported by create_model only
+    variable_rate: bool
+    lambdas: tuple[float, ...]
+    pad_multiple: int  # the model pads H and W to a multiple of this
+    published: str | None = None
+    context: str | None = None  # the entropy-context path, said next to every number the model produces
 
     @property
-    def factory(self) -> Callable[..., InvlabModel]:
-        return _factory(self.name)
+    def rate_kind(self) -> str:
+        return "variable" if self.variable_rate else "fixed"
+
+    def rate_space(self, weight_indices: list[int] | None = None) -> RateSpace:
+        """What ``rate`` means: an anchor index in [0, A-1] (variable rate) or one of ``weight_indices``
+        (a fixed-rate family's shipped weight files; None: one set of weights, index 0)."""
+        if self.variable_rate:
+            return anchor_space(len(self.lambdas))
+        return weight_index_space(weight_indices or [0])
+
+    def published_curve(self, anchors: int | None = None) -> str | None:
+        if self.published is None:
+            return None
+        return self.published.format(anchors=anchors if anchors is not None else len(self.lambdas))
 
 
-_FACTORIES: dict[str, Callable[..., InvlabModel]] = {}
-_REGISTERED_FAMILY: dict[str, str] = {}  # what each decorator said (tests compare it with DECLARED)
-_UNDECLARED: dict[str, ModelSpec] = {}  # registered by a module, absent from DECLARED
-
-
-def register_model(name: str, family: str, description: str = ""):
-    """Decorator: register ``factory(**overrides) -> InvlabModel`` under ``name``.
-
-    For a model in :data:`DECLARED` the table's family and description are the ones shown.
-    """
-
-    def wrap(factory: Callable[..., InvlabModel]) -> Callable[..., InvlabModel]:
-        if name in _FACTORIES:
-            raise ValueError(f"model {name!r} registered twice")
-        _FACTORIES[name] = factory
-        _REGISTERED_FAMILY[name] = family
-        if name not in DECLARED:
-            _UNDECLARED[name] = ModelSpec(name, family, description or (factory.__doc__ or "").strip(),
-                                          factory.__module__)
-        return factory
-
-    return wrap
+_USER_SPECS: dict[str, ModelSpec] = {}
+_USER_FACTORIES: dict[str, Callable[..., InvlabModel]] = {}
 
 
 @cache
-def _module_exists(module: str) -> bool:
-    """True when ``invlab.models.<module>`` is there (found without importing it)."""
-    return importlib.util.find_spec(f"invlab.models.{module}") is not None
+def _discovered() -> dict[str, ModelSpec]:
+    """Every ``MODELS`` spec of every family package under :mod:`invlab.models` (imports only the specs)."""
+    import invlab.models as package
+
+    specs: dict[str, ModelSpec] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        family = importlib.import_module(f"{package.__name__}.{info.name}")
+        for spec in getattr(family, "MODELS", ()):
+            if spec.name in specs:
+                raise ValueError(f"model {spec.name!r} declared twice")
+            specs[spec.name] = spec
+    return specs
 
 
-def _import(module: str) -> None:
-    try:
-        importlib.import_module(f"invlab.models.{module}")
-    except ModuleNotFoundError as err:  # a model family not built yet
-        if err.name != f"invlab.models.{module}":
-            raise
+def _specs() -> dict[str, ModelSpec]:
+    return {**_discovered(), **_USER_SPECS}
 
 
-def _ensure_loaded() -> None:
-    """Import every declared model module (registers any model the table does not know)."""
-    for module in sorted({d.module for d in DECLARED.values()}):
-        _import(module)
-
-
-def _declared(name: str) -> Declared | None:
-    entry = DECLARED.get(name)
-    return entry if entry is not None and _module_exists(entry.module) else None
+def register_model(spec: ModelSpec, factory: Callable[..., InvlabModel]) -> None:
+    """Register a model from outside invlab (``spec.factory`` is then informational)."""
+    if spec.name in _specs():
+        raise ValueError(f"model {spec.name!r} registered twice")
+    _USER_SPECS[spec.name] = spec
+    _USER_FACTORIES[spec.name] = factory
 
 
 def _unknown(name: str) -> UnknownModelError:
     return UnknownModelError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
 
 
-def _factory(name: str) -> Callable[..., InvlabModel]:
-    if name not in _FACTORIES:
-        entry = _declared(name)
-        if entry is not None:
-            _import(entry.module)
-        else:
-            _ensure_loaded()  # maybe a model module registers it without a DECLARED entry
-    if name not in _FACTORIES:
-        raise _unknown(name)
-    return _FACTORIES[name]
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a registered model (imports no model module)."""
+    try:
+        return _specs()[name]
+    except KeyError:
+        raise _unknown(name) from None
+
+
+def factory(name: str) -> Callable[..., InvlabModel]:
+    """The function that builds ``name`` (imports its module, and torch)."""
+    if name in _USER_FACTORIES:
+        return _USER_FACTORIES[name]
+    module, function = get_spec(name).factory.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def create_model(name: str, **overrides) -> InvlabModel:
     """Build a registered model (untrained, deterministic init; see :func:`invlab.weights.load_model`)."""
-    model = _factory(name)(**overrides)
+    model = factory(name)(**overrides)
     model.registry_name = name
     return model
 
 
-def get_spec(name: str) -> ModelSpec:
-    """Name, family, description (and rate kind) of a model; imports no model module for a declared one."""
-    entry = _declared(name)
-    if entry is not None:
-        return ModelSpec(name, entry.family, entry.description, f"invlab.models.{entry.module}", entry.variable_rate)
-    if name not in _UNDECLARED:
-        _ensure_loaded()
-    if name not in _UNDECLARED:
-        raise _unknown(name)
-    return _UNDECLARED[name]
-
-
 def list_models() -> list[str]:
-    """Names of the declared models (whose module exists) and of any other registered one, sorted."""
-    return sorted({n for n in DECLARED if _declared(n) is not None} | set(_UNDECLARED))
+    """Names of the registered models, sorted."""
+    return sorted(_specs())
 
 
 def is_model(name: str) -> bool:
-    """True for a registered model name (cheap for declared models)."""
-    return _declared(name) is not None or name in _UNDECLARED
+    return name in _specs()
+
+
+def lazy_attribute(package: str, name: str, modules: tuple[str, ...]):
+    """Module ``__getattr__`` of a family package: ``name`` from the first of its ``modules`` that has it.
+
+    So ``from invlab.models.msinn import MSINNVRLIC`` works while importing the package stays cheap.
+    """
+    if not name.startswith("__"):
+        for module in modules:
+            loaded = importlib.import_module(f"{package}.{module}")
+            if hasattr(loaded, name):
+                return getattr(loaded, name)
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")

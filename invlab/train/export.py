@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -26,7 +27,6 @@ from invlab.datasets import list_images
 from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
-from invlab.train.trainer import family_lambdas
 from invlab.weights import REPO_ROOT, weights_path
 
 
@@ -58,15 +58,15 @@ def log_summary(log_path: Path, last: int = 10) -> dict[str, Any]:
 
 def _rate_index(model_name: str, config: dict[str, Any], rate_index: int | None) -> int | None:
     """None for a variable-rate model; the weight-file index of a fixed-rate one."""
-    probe = create_model(model_name, **config)
-    if probe.variable_rate:
+    spec = get_spec(model_name)
+    if spec.variable_rate:
         return None
     if rate_index is not None:
         return rate_index
-    lambdas = family_lambdas(probe)
-    if probe.lambdas[0] in lambdas:
-        return lambdas.index(probe.lambdas[0])
-    raise ValueError(f"{model_name} is fixed-rate with λ={probe.lambdas[0]}: pass --rate-index for the file name")
+    lam = float(config.get("lambdas", [math.nan])[0])
+    if lam in spec.lambdas:
+        return spec.lambdas.index(lam)
+    raise ValueError(f"{model_name} is fixed-rate with λ={lam}: pass --rate-index for the file name")
 
 
 @contextlib.contextmanager

@@ -39,12 +39,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from invlab.models import create_model
-from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
+from invlab.models import create_model, get_spec
+from invlab.models.base import InvlabModel
 from invlab.train.data import ImageFolder, dataset_hash
-
-#: λ per rate index for fixed-rate families that do not set ``family_lambdas`` (design §8.1)
-DEFAULT_FIXED_LAMBDAS = FIXED_RATE_LAMBDAS
 
 
 @dataclass
@@ -102,23 +99,21 @@ def wsd_factor(progress: float, warmup: float, decay_fraction: float, min_ratio:
     return factor
 
 
-def family_lambdas(model: InvlabModel) -> tuple[float, ...]:
-    """The λ of each weight file ``NAME-q{i}`` of a fixed-rate family."""
-    return tuple(getattr(model, "family_lambdas", DEFAULT_FIXED_LAMBDAS))
-
-
 def build_model(cfg: TrainConfig) -> tuple[InvlabModel, dict[str, Any]]:
     """The model to train and the full config that rebuilds it (``create_model(cfg.model, **config)``)."""
     config = dict(cfg.model_config)
-    probe = create_model(cfg.model, **config)
-    if probe.variable_rate:
+    spec = get_spec(cfg.model)
+    if spec.variable_rate:
         if cfg.lmbda is not None or cfg.rate_index is not None:
             raise ValueError(f"{cfg.model} is variable-rate: --lambda/--rate-index apply to fixed-rate models only")
     elif cfg.lmbda is not None or cfg.rate_index is not None:
-        lam = cfg.lmbda if cfg.lmbda is not None else family_lambdas(probe)[cfg.rate_index]
+        lam = cfg.lmbda if cfg.lmbda is not None else spec.lambdas[cfg.rate_index]
         config["lambdas"] = [float(lam)]
     torch.manual_seed(cfg.seed)
-    return create_model(cfg.model, **config), config
+    model = create_model(cfg.model, **config)
+    if not spec.variable_rate:  # the config names its λ, so that export finds the weight file's index
+        config.setdefault("lambdas", list(model.lambdas))
+    return model, config
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:

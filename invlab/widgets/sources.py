@@ -7,7 +7,6 @@ untrained (with :data:`UNTRAINED_BANNER`), a codec that is not available yet giv
 from __future__ import annotations
 
 import io
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec, learned_codec
 from invlab.errors import InvlabError
 from invlab.io.images import from_pil, load_image
-from invlab.models import create_model, get_spec, list_models
+from invlab.models import get_spec, list_models
 from invlab.weights import REPO_ROOT, has_weights
 
 KODAK_DIR = REPO_ROOT / "data" / "kodak"
@@ -60,9 +59,8 @@ def learned_models(variable_rate_only: bool = False) -> list[str]:
     return [n for n in ordered if is_variable_rate(n)] if variable_rate_only else ordered
 
 
-@cache
 def is_variable_rate(name: str) -> bool:
-    return bool(create_model(name).variable_rate)
+    return get_spec(name).variable_rate
 
 
 def default_model() -> str:

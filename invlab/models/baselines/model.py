@@ -12,10 +12,8 @@ from __future__ import annotations
 import torch
 from compressai.models import MeanScaleHyperprior, ScaleHyperprior
 
-from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
-from invlab.models.registry import register_model
-
-BASELINE_LAMBDAS = FIXED_RATE_LAMBDAS
+from invlab.models.base import InvlabModel
+from invlab.models.baselines import BASELINE_LAMBDAS
 
 
 class _HyperpriorAdapter(InvlabModel):
@@ -55,13 +53,9 @@ class Mbt2018MeanMini(_HyperpriorAdapter, MeanScaleHyperprior):
     """Mean-scale hyperprior: y ~ N(μ(z), σ(z)), z factorised."""
 
 
-@register_model("bmshj2018-hyperprior-mini", family="baseline",
-                description="CompressAI scale hyperprior, N=96 M=128 (2.76 M), fixed-rate autoencoder baseline")
 def bmshj2018_hyperprior_mini(**overrides) -> Bmshj2018HyperpriorMini:
     return Bmshj2018HyperpriorMini(**overrides)
 
 
-@register_model("mbt2018-mean-mini", family="baseline",
-                description="CompressAI mean-scale hyperprior, N=96 M=128 (3.55 M), fixed-rate autoencoder baseline")
 def mbt2018_mean_mini(**overrides) -> Mbt2018MeanMini:
     return Mbt2018MeanMini(**overrides)

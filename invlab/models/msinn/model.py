@@ -49,11 +49,9 @@ from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
 from invlab.flows.units import residual_conditioner
 from invlab.models.base import InvlabModel
-from invlab.models.postnet import POSTNET_WEIGHT, build_postnet
-from invlab.models.registry import register_model
+from invlab.models.msinn import LAMBDAS_12
+from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
 
-#: λ per anchor; the first 8 are the paper's "Ours*" model, all 12 its wide-range model
-LAMBDAS_12 = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800, 0.320, 0.569, 1.012, 1.8)
 #: channels of y1 ... y5
 LATENT_CHANNELS = (6, 12, 24, 48, 48)
 #: anchor whose gains are 1 under the "sqrt-lambda" init
@@ -264,14 +262,12 @@ class MSINNVRLIC(InvlabModel):
         return super().load_state_dict(state, strict=strict)
 
 
-@register_model("msinn", family="msinn", description="MSINN-VRLIC, paper size (≈12.3 M), continuous rate")
 def msinn(**overrides) -> MSINNVRLIC:
     model = MSINNVRLIC(**overrides)
     model.decode_bytes_per_pixel = 4 * MSINNVRLIC.decode_bytes_per_pixel  # [not measured] paper width: 4x the mini's
     return model
 
 
-@register_model("msinn-mini", family="msinn", description="MSINN-VRLIC mini (≈2.75 M parameters), continuous rate")
 def msinn_mini(**overrides) -> MSINNVRLIC:
     config: dict[str, Any] = dict(depths=(2, 2, 2, 2), hidden=(64, 64, 64, 96), context_width=64, postnet="mini")
     return MSINNVRLIC(**{**config, **overrides})

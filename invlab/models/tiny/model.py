@@ -16,7 +16,7 @@ from invlab.entropy.gain import GainTable
 from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.units import conv_conditioner
 from invlab.models.base import InvlabModel
-from invlab.models.registry import register_model
+from invlab.models.tiny import LAMBDAS
 
 
 class TinyFlowCodec(InvlabModel):
@@ -24,7 +24,7 @@ class TinyFlowCodec(InvlabModel):
     pad_multiple = 4
     variable_rate = True
 
-    def __init__(self, hidden: int = 16, lambdas: tuple[float, ...] = (0.0035, 0.0130, 0.0483)):
+    def __init__(self, hidden: int = 16, lambdas: tuple[float, ...] = LAMBDAS):
         super().__init__(lambdas=lambdas)
         cond = conv_conditioner(hidden)
         self.flow = MultiScaleFlow(
@@ -73,6 +73,5 @@ class TinyFlowCodec(InvlabModel):
         return {"x_hat": self.flow.inverse(hats).clamp(0, 1)}
 
 
-@register_model("tiny-flow", family="tiny", description="2-level invertible flow + factorised prior (plumbing demo)")
 def tiny_flow(**overrides) -> TinyFlowCodec:
     return TinyFlowCodec(**overrides)

@@ -42,24 +42,18 @@ from invlab.entropy.rans import TableDecoder, TableEncoder
 from invlab.errors import ModelMismatchError
 from invlab.flows import InvertibleSequence
 from invlab.models.base import InvlabModel
-from invlab.models.invcompress_layers import (
+from invlab.models.invcompress import CONTEXTS, MINI_LAMBDAS, PAPER_LAMBDAS
+from invlab.models.invcompress.layers import (
     FeatureEnhancement,
     channel_squeeze,
     entropy_parameters,
     hyper_networks,
     inn_level,
 )
-from invlab.models.registry import register_model
 
-#: λ of the paper's 8 MSE models (q1..q8); q1-q4 use M = N = 128, q5-q8 use 192
-PAPER_LAMBDAS = (0.0016, 0.0024, 0.0032, 0.0075, 0.015, 0.03, 0.045, 0.09)
-#: λ of the 4 rate points chosen for invcompress-mini
-MINI_LAMBDAS = (0.0032, 0.0075, 0.015, 0.03)
 #: (couplings, kernel, hidden width; None = the output width) per INN level
 PAPER_LEVELS = ((3, 5, None), (3, 5, None), (3, 3, None), (3, 3, None))
 MINI_LEVELS = ((2, 5, 32), (2, 3, 48), (1, 3, 64), (1, 1, 96))
-CONTEXTS = {"ar": "5x5 autoregressive, serial (faithful)",
-            "checkerboard": "checkerboard 2-pass (fast, non-faithful)"}
 
 
 class SerialConsistentRasterScan(RasterScanLatentCodec):
@@ -241,8 +235,6 @@ class InvCompress(InvlabModel):
         return {"x_hat": self.g_s(out["y_hat"]).clamp(0, 1)}
 
 
-@register_model("invcompress", family="invcompress",
-                description="InvCompress, paper size (M=N=128 for λ<=0.0075, else 192; 5x5 AR context)")
 def invcompress(**overrides) -> InvCompress:
     width = 128 if max(overrides.get("lambdas", PAPER_LAMBDAS[:1])) <= 0.0075 else 192
     model = InvCompress(**{"M": width, "N": width, **overrides})
@@ -256,13 +248,9 @@ MINI_CONFIG: dict[str, Any] = {
 }
 
 
-@register_model("invcompress-mini", family="invcompress",
-                description="InvCompress-mini (3.8 M params, M=96; 5x5 AR context, serial)")
 def invcompress_mini(**overrides) -> InvCompress:
     return InvCompress(**{**MINI_CONFIG, **overrides})
 
 
-@register_model("invcompress-mini-cb", family="invcompress",
-                description="InvCompress-mini, checkerboard context (fast decode; not the paper's model)")
 def invcompress_mini_cb(**overrides) -> InvCompress:
     return InvCompress(**{**MINI_CONFIG, "context": "checkerboard", **overrides})

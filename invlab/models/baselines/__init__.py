@@ -1,0 +1,24 @@
+"""Autoencoder baselines the size of the mini INN models: CompressAI's scale hyperprior (Ballé 2018) and
+mean-scale hyperprior (Minnen 2018) at N=96, M=128, trained on the same data and budget.
+
+The declarations (read by the registry without torch); the adapters are in :mod:`.model`.
+"""
+
+from invlab.models.registry import FIXED_RATE_LAMBDAS, ModelSpec, lazy_attribute
+
+BASELINE_LAMBDAS = FIXED_RATE_LAMBDAS
+
+MODELS = (
+    ModelSpec("bmshj2018-hyperprior-mini", "baseline",
+              "CompressAI scale hyperprior, N=96 M=128 (2.76 M), fixed-rate autoencoder baseline",
+              "invlab.models.baselines.model:bmshj2018_hyperprior_mini", False, BASELINE_LAMBDAS, 64, None,
+              "hyperprior only (no spatial context)"),
+    ModelSpec("mbt2018-mean-mini", "baseline",
+              "CompressAI mean-scale hyperprior, N=96 M=128 (3.55 M), fixed-rate autoencoder baseline",
+              "invlab.models.baselines.model:mbt2018_mean_mini", False, BASELINE_LAMBDAS, 64, None,
+              "mean-scale hyperprior (no spatial context)"),
+)
+
+
+def __getattr__(name: str):
+    return lazy_attribute(__name__, name, ("model",))

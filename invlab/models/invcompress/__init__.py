@@ -1,0 +1,33 @@
+"""InvCompress (Xie, Cheng, Chen; ACM MM 2021): an invertible analysis/synthesis with feature enhancement and
+attentive channel squeeze, and a CompressAI hyperprior + context entropy model.
+
+The declarations (read by the registry without torch); the network is in :mod:`.model`, its layers in
+:mod:`.layers`. A fixed-rate family: one weight file per λ.
+"""
+
+from invlab.models.registry import ModelSpec, lazy_attribute
+
+#: λ of the paper's 8 MSE models (q1..q8); q1-q4 use M = N = 128, q5-q8 use 192
+PAPER_LAMBDAS = (0.0016, 0.0024, 0.0032, 0.0075, 0.015, 0.03, 0.045, 0.09)
+#: λ of the 4 rate points chosen for invcompress-mini
+MINI_LAMBDAS = (0.0032, 0.0075, 0.015, 0.03)
+#: the label of each entropy-context path (``context=`` of the model)
+CONTEXTS = {"ar": "5x5 autoregressive, serial (faithful)",
+            "checkerboard": "checkerboard 2-pass (fast, non-faithful)"}
+
+MODELS = (
+    ModelSpec("invcompress", "invcompress",
+              "InvCompress, paper size (M=N=128 for λ<=0.0075, else 192; 5x5 AR context)",
+              "invlab.models.invcompress.model:invcompress", False, PAPER_LAMBDAS, 64, "invcompress", CONTEXTS["ar"]),
+    ModelSpec("invcompress-mini", "invcompress", "InvCompress-mini (3.8 M params, M=96; 5x5 AR context, serial)",
+              "invlab.models.invcompress.model:invcompress_mini", False, MINI_LAMBDAS, 64, "invcompress",
+              CONTEXTS["ar"]),
+    ModelSpec("invcompress-mini-cb", "invcompress",
+              "InvCompress-mini, checkerboard context (fast decode; not the paper's model)",
+              "invlab.models.invcompress.model:invcompress_mini_cb", False, MINI_LAMBDAS, 64, "invcompress",
+              CONTEXTS["checkerboard"]),
+)
+
+
+def __getattr__(name: str):
+    return lazy_attribute(__name__, name, ("model", "layers"))
