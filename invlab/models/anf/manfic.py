@@ -1,6 +1,6 @@
 """M-ANFIC and MS-ANFIC: multiscale ANFIC (Windsheimer, Brand, Kaup; arXiv 2305.05451), architectures.md §5-§6.
 
-Both code the image with ANFIC's additive augmented flow (:mod:`invlab.models.anfic`) but represent the final
+Both code the image with ANFIC's additive augmented flow (:mod:`invlab.models.anf.skeleton`) but represent the final
 latent on several levels, v1 (H/16), v2 (H/32), ... Every ``granularity`` x ``granularity`` block of the image is
 represented on exactly one level (a quadtree depth map, as RDONet): the levels are zero outside their blocks
 and only their own positions are coded. Levels are coded coarse to fine, each with a type-B conditional
@@ -51,24 +51,26 @@ from compressai.models.utils import deconv
 from torch import nn
 
 from invlab.errors import BitstreamError, ModelMismatchError
-from invlab.models.anfic import DEFAULT_LAMBDA, MINI_LAMBDAS, AugmentedFlowCodec
-from invlab.models.anfic_layers import (
+from invlab.models.anf.layers import (
     AdditiveAutoencodingStep,
     Latent,
     LatentSplit,
-    LevelPrior,
     QualityEnhancement,
     analysis_transform,
-    block_sums,
-    level_masks,
     multiscale_analysis_transform,
     multiscale_synthesis_transform,
+    synthesis_transform,
+)
+from invlab.models.anf.priors import LevelPrior
+from invlab.models.anf.quadtree import (
+    block_sums,
+    level_masks,
     pack_depth_map,
     random_depth_map,
-    synthesis_transform,
     uniform_depth_map,
     unpack_depth_map,
 )
+from invlab.models.anf.skeleton import DEFAULT_LAMBDA, MINI_LAMBDAS, AugmentedFlowCodec
 from invlab.models.registry import register_model
 
 RDO_MODES = {
