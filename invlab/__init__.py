@@ -3,7 +3,8 @@
 Layout (one folder per layer of the architecture):
 
 - ``invlab.flows``    invertible blocks (forward/inverse contract) and containers
-- ``invlab.entropy``  entropy-model pieces (gain units, checkerboard contexts) on top of CompressAI
+- ``invlab.layers``   layers shared across families (channels-last stacks, causal context conv)
+- ``invlab.entropy``  entropy coding on top of CompressAI: rANS, the coder protocol and its coders, contexts, gains
 - ``invlab.models``   compression models, registered by name (``create_model``)
 - ``invlab.codecs``   learned and classical codecs behind one interface (image + rate -> bytes)
 - ``invlab.io``       the invlab file container and image loading

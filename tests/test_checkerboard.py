@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from invlab.entropy.checkerboard import MultistageContext, MultistageMaskedConv2d, anchor_mask
-from invlab.entropy.msinn_context import scale_indexes
+from invlab.entropy.residual import scale_indexes
 
 
 def test_anchor_masks_are_complementary_checkerboards():

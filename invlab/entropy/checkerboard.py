@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from invlab.layers import ChannelsLast
+
 _CROSS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
 _DIAGONAL_AND_CENTRE = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
 
@@ -57,9 +59,8 @@ class MultistageContext(nn.Module):
             convs.append(MultistageMaskedConv2d(c_in, c_out, "cross" if i == 0 else "diagonal"))
             if i < layers - 1:
                 convs.append(nn.GELU())
-        self.net = nn.Sequential(*convs)
+        self.net = ChannelsLast(*convs)  # one layout, so encoder and decoder agree
 
     def forward(self, y_anchors: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-        # channels-last convs are ~2x faster on CPU; the layout is fixed here so encoder and decoder agree
-        out = self.net(y_anchors.contiguous(memory_format=torch.channels_last)).contiguous()
+        out = self.net(y_anchors)
         return out * (~anchors).to(out.dtype)

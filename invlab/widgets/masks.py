@@ -1,6 +1,6 @@
 """The chosen quadtree masks of M-ANFIC / MS-ANFIC: where the bits were spent, at which scale (issue 5).
 
-``model.mask_view(x)`` (:class:`~invlab.models.manfic.MaskView`) gives the RD-searched depth map (one latent
+``model.mask_view(x)`` (:class:`~invlab.models.anf.manfic.MaskView`) gives the RD-searched depth map (one latent
 level per block), each level's mask and its estimated bits per position. Here they become an interactive plotly
 figure (notebook 02), a table, and files for the report drawn with matplotlib (plotly's static export needs
 kaleido, which invlab does not install; :mod:`invlab.widgets.rd_plots` does the same).
@@ -25,8 +25,8 @@ from matplotlib.patches import Patch
 from plotly.subplots import make_subplots
 
 from invlab.errors import OutputExistsError
+from invlab.models.anf.manfic import MaskView
 from invlab.models.base import InvlabModel
-from invlab.models.manfic import MaskView
 from invlab.weights import load_model
 from invlab.widgets import render
 from invlab.widgets.scales import NoLevelsViewError, model_input, name_of

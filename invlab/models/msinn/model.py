@@ -15,7 +15,7 @@ Entropy model (no hyperprior): the latents are coded coarse to fine, y5 -> y1. F
 
 The inverse level that turns ``[ŷ_i, ĥ]`` into the next ĥ also synthesises the image, so the walk ends
 with x̃; an optional post-net gives ``x̂ = x̃ + 0.3·P(x̃)``. The walk is written once (:meth:`_walk`) and
-driven by a coder from :mod:`invlab.entropy.msinn_context` (training, rANS encoding, rANS decoding).
+driven by a coder from :mod:`invlab.entropy.residual` (training, rANS encoding, rANS decoding).
 All slices share one rANS stream, anchors then non-anchors per slice.
 
 Our choices where the paper/code differ or are silent:
@@ -38,16 +38,12 @@ from torch import nn
 
 from invlab.entropy.checkerboard import anchor_mask
 from invlab.entropy.gain import GainTable
-from invlab.entropy.msinn_context import (
-    ChannelsLast,
-    LikelihoodCoder,
-    RansDecodingCoder,
-    RansEncodingCoder,
-    SliceEntropyModel,
-)
+from invlab.entropy.msinn_context import SliceEntropyModel
+from invlab.entropy.residual import ResidualCoder, ResidualLikelihoodCoder, ResidualRansDecoder, ResidualRansEncoder
 from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
 from invlab.flows.units import residual_conditioner
+from invlab.layers import ChannelsLast
 from invlab.models.base import InvlabModel
 from invlab.models.msinn import LAMBDAS_12
 from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
@@ -132,9 +128,9 @@ class MSINNVRLIC(InvlabModel):
         chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in self._gain_tables()]
         return list(zip(*chunks, strict=True))
 
-    def _code_slice(self, coder, key: str, net: SliceEntropyModel, y: torch.Tensor | None, h: torch.Tensor | None,
-                    like: torch.Tensor, gain: torch.Tensor, inverse_gain: torch.Tensor, scale_gain: torch.Tensor,
-                    colour: int) -> torch.Tensor:
+    def _code_slice(self, coder: ResidualCoder, key: str, net: SliceEntropyModel, y: torch.Tensor | None,
+                    h: torch.Tensor | None, like: torch.Tensor, gain: torch.Tensor, inverse_gain: torch.Tensor,
+                    scale_gain: torch.Tensor, colour: int) -> torch.Tensor:
         """Anchors, then non-anchors with the spatial context of the decoded anchors; ŷ before LRP."""
         anchors = anchor_mask(*like.shape[-2:], colour, like.device)
         context = net.channel_params(h, like)
@@ -145,7 +141,8 @@ class MSINNVRLIC(InvlabModel):
         q = coder.code(key, y, scale * scale_gain, mean, gain, ~anchors)
         return torch.where(anchors, y_anchors, q * inverse_gain + mean)
 
-    def _walk(self, coder, rate: torch.Tensor, size: tuple[int, int], latents: list[torch.Tensor] | None = None,
+    def _walk(self, coder: ResidualCoder, rate: torch.Tensor, size: tuple[int, int],
+              latents: list[torch.Tensor] | None = None,
               synthesize: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         """Code y5 -> y1 with ``coder``; returns (x̃, [ŷ1 ... ŷ5]). ``latents`` is None when decoding.
 
@@ -182,9 +179,10 @@ class MSINNVRLIC(InvlabModel):
     # ------------------------------------------------------------------ the model contract
     def forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
         """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,)."""
-        coder = LikelihoodCoder(self.gaussian_conditional)
+        coder = ResidualLikelihoodCoder(self.gaussian_conditional)
         x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x))
-        likelihoods = {f"y{i + 1}": coder.likelihoods[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
+        coded = coder.finish()
+        likelihoods = {f"y{i + 1}": coded[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
         return {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
 
     #: ``compress(..., reconstruct=True)`` also returns the decoder's output (see :meth:`compress`)
@@ -196,9 +194,9 @@ class MSINNVRLIC(InvlabModel):
         :meth:`decompress` returns for this stream (bit for bit; about 0.3 s more than encoding alone)."""
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time (batch 1)")
-        coder = RansEncodingCoder(self.gaussian_conditional)
+        coder = ResidualRansEncoder(self.gaussian_conditional)
         x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=reconstruct)
-        out: dict[str, Any] = {"strings": [coder.finish()], "shape": {"size": list(x.shape[-2:])}}
+        out: dict[str, Any] = {"strings": coder.finish(), "shape": {"size": list(x.shape[-2:])}}
         if reconstruct:
             out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
         return out
@@ -212,7 +210,7 @@ class MSINNVRLIC(InvlabModel):
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
         device = self.gain.table.device
         rate_t = torch.tensor([self.check_rate(rate)], device=device)
-        coder = RansDecodingCoder(self.gaussian_conditional, strings[0])
+        coder = ResidualRansDecoder(self.gaussian_conditional, strings[0])
         x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]))
         coder.finish()
         return {"x_hat": self._postprocess(x_tilde).clamp(0, 1)}
@@ -226,13 +224,14 @@ class MSINNVRLIC(InvlabModel):
         was_training = self.training
         self.eval()
         try:
-            coder = LikelihoodCoder(self.gaussian_conditional)
+            coder = ResidualLikelihoodCoder(self.gaussian_conditional)
             latents = self.flow(x)
             _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents)
         finally:
             self.train(was_training)
         names = [f"y{i + 1}" for i in range(len(latents))]
-        bit_maps = [(-torch.log2(coder.likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
+        likelihoods = coder.finish()
+        bit_maps = [(-torch.log2(likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
         return LatentBits(names, [y[0].cpu().numpy() for y in latents], [y[0].cpu().numpy() for y in y_hats],
                           bit_maps, x.shape[-2] * x.shape[-1])
 

@@ -14,7 +14,7 @@ import torch
 from compressai.layers import ResidualBlock
 from torch import nn
 
-from invlab.entropy.msinn_context import ChannelsLast
+from invlab.layers import ChannelsLast
 
 POSTNET_WEIGHT = 0.3
 

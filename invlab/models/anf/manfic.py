@@ -1,6 +1,6 @@
 """M-ANFIC and MS-ANFIC: multiscale ANFIC (Windsheimer, Brand, Kaup; arXiv 2305.05451), architectures.md §5-§6.
 
-Both code the image with ANFIC's additive augmented flow (:mod:`invlab.models.anfic`) but represent the final
+Both code the image with ANFIC's additive augmented flow (:mod:`invlab.models.anf.skeleton`) but represent the final
 latent on several levels, v1 (H/16), v2 (H/32), ... Every ``granularity`` x ``granularity`` block of the image is
 represented on exactly one level (a quadtree depth map, as RDONet): the levels are zero outside their blocks
 and only their own positions are coded. Levels are coded coarse to fine, each with a type-B conditional
@@ -51,25 +51,27 @@ from compressai.models.utils import deconv
 from torch import nn
 
 from invlab.errors import BitstreamError, ModelMismatchError
-from invlab.models.anfic import DEFAULT_LAMBDA, MINI_LAMBDAS, AugmentedFlowCodec
-from invlab.models.anfic_layers import (
+from invlab.models.anf import MINI_LAMBDAS
+from invlab.models.anf.layers import (
     AdditiveAutoencodingStep,
     Latent,
     LatentSplit,
-    LevelPrior,
     QualityEnhancement,
     analysis_transform,
-    block_sums,
-    level_masks,
     multiscale_analysis_transform,
     multiscale_synthesis_transform,
+    synthesis_transform,
+)
+from invlab.models.anf.priors import LevelPrior
+from invlab.models.anf.quadtree import (
+    block_sums,
+    level_masks,
     pack_depth_map,
     random_depth_map,
-    synthesis_transform,
     uniform_depth_map,
     unpack_depth_map,
 )
-from invlab.models.registry import register_model
+from invlab.models.anf.skeleton import DEFAULT_LAMBDA, AugmentedFlowCodec
 
 RDO_MODES = {
     "full": "per-block choice among uniform maps, then the cheapest of that and the uniform maps",
@@ -422,19 +424,9 @@ class MSANFIC(MaskedMultiScaleCodec):
         return None if level == self.num_levels - 1 else self.split.upsampled(levels, level)
 
 
-@register_model(
-    "manfic-mini",
-    family="manfic",
-    description="M-ANFIC-mini (≈4.1 M; LSUnits in both steps, 2 levels, 32 px quadtree, RDO)",
-)
 def manfic_mini(**overrides) -> MANFIC:
     return MANFIC(**overrides)
 
 
-@register_model(
-    "msanfic-mini",
-    family="manfic",
-    description="MS-ANFIC-mini (≈3.7 M; latent split network, 3 levels, 64 px quadtree, RDO)",
-)
 def msanfic_mini(**overrides) -> MSANFIC:
     return MSANFIC(**overrides)
