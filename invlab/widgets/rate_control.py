@@ -101,15 +101,13 @@ def zoom_title(point: Point, classical: ClassicalPoint | None, zoom_size: int) -
 class RateControlApp:
     """Image, model and classical-codec choosers, a rate slider, and the live views they drive.
 
-    ``rate``: the first position (None: the middle of the model's range; 0.0 is a position like any other).
-    ``service``: where the coding happens (default: a new :class:`PointService`)."""
+    ``rate``: the first position (None: the middle of the model's range; 0.0 is a position like any other)."""
 
     def __init__(self, image: str = "kodim23", model: str | None = None, classical: str | None = "jpeg",
-                 crop: int | None = None, prefetch: int = 2, rate: float | None = None,
-                 service: PointService | None = None):
+                 crop: int | None = None, prefetch: int = 2, rate: float | None = None):
         self.crop = crop
         self.prefetch = prefetch
-        self.service = service or PointService()
+        self.service = PointService()
         self._images: dict[str, _Image] = {}  # per chooser entry
         self._notes: dict[str, str] = {}  # per image: what the app did to it (e.g. cropped a large upload)
         self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's event loop, where there is one
