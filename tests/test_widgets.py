@@ -17,9 +17,10 @@ from PIL import Image
 
 from invlab.codecs.base import Codec
 from invlab.io.images import ImageData
-from invlab.widgets import render, scales, sources, teaching
+from invlab.widgets import rate_figure, render, scales, sources, teaching
 from invlab.widgets.measure import Zoom, error_map, match_bpp, quality
-from invlab.widgets.rate_control import ClassicalPoint, RateControlApp
+from invlab.widgets.point_service import ClassicalPoint
+from invlab.widgets.rate_control import RateControlApp, zoom_title
 
 
 # ---------------------------------------------------------------------- sources
@@ -113,19 +114,20 @@ def test_point_is_the_real_decoded_file_and_cached(app):
 
 def test_the_shown_picture_is_checked_against_decoding_the_file(app):
     point = app.update(0.7)
-    app.wait_for_prefetch()
-    key = app._key(0.7)
-    assert app._decoder_check[key] is True and "exactly this picture" in app.check.value
+    app.wait()
+    assert app.service.checked(app.at(0.7)) is True and "exactly this picture" in app.check.value
     assert np.array_equal(app.codec.decode(point.data), point.decoded)
 
 
 def test_neighbouring_positions_are_prefetched(app):
     app.update(1.0)
-    app.wait_for_prefetch()
+    app.wait()
     step = app.rate.step
+    encodes = len(app.service.encoded)
     for rate in (1.0 - 2 * step, 1.0 - step, 1.0 + step, 1.0 + 2 * step):
-        assert app._key(rate) in app._points
-    coded = app._points[app._key(1.0 + step)]
+        assert app.service.cached(app.at(rate))
+    coded = app.point(1.0 + step)
+    assert len(app.service.encoded) == encodes  # cached: nothing coded again
     app.rate.value = 1.0 + step  # a cache hit: the prefetched point is what is shown
     assert app.point(app.rate.value) is coded and app.bpp_label.value == f"<b>{coded.bpp:.4f} bpp</b>"
 
@@ -134,7 +136,8 @@ def test_bpp_grows_with_rate_and_classical_matches(app):
     curve = app.rd_curve()
     assert list(curve["rate"]) == list(app.codec.rates)
     assert curve["bpp"].is_monotonic_increasing
-    classical = app.classical_at(1.0)
+    app.update(1.0)
+    classical = app.shown_classical
     if classical is None:
         pytest.skip(sources.classical_codec("jpeg")[1])
     assert classical.codec == "jpeg" and classical.decoded.shape == app.rgb.shape
@@ -152,6 +155,13 @@ def _writes_by_thread(app) -> list[str]:
     return threads
 
 
+def _hold_worker(app) -> threading.Event:
+    """Keep the app's worker busy until the returned event is set: positions asked for meanwhile queue up."""
+    gate = threading.Event()
+    app.service._worker.submit(gate.wait)
+    return gate
+
+
 @pytest.fixture
 def quiet_app():
     """A fresh app without prefetch: every encode it runs is one a test asked for."""
@@ -161,15 +171,16 @@ def quiet_app():
 def test_browser_positions_are_coalesced(quiet_app):
     app = quiet_app
     threads = _writes_by_thread(app)
-    before = len(app.coded)
-    with app._coding:  # the model is busy: the positions arrive while nothing can be coded
-        for rate in (0.2, 0.6, 1.1, 1.4):  # none coded yet (the app showed 1.0)
-            app.rate.set_state({"value": rate})  # what the browser sends for each arrow-key press
-            assert app.shown.rate == 1.0  # returned at once: not coded on the kernel thread
-        assert app.timing.value == "coding rate 1.40 …"
+    before = len(app.service.encoded)
+    gate = _hold_worker(app)  # the worker is busy: the positions arrive while nothing can be coded
+    for rate in (0.2, 0.6, 1.1, 1.4):  # none coded yet (the app showed 1.0)
+        app.rate.set_state({"value": rate})  # what the browser sends for each arrow-key press
+        assert app.shown.rate == 1.0  # returned at once: not coded on the kernel thread
+    assert app.timing.value == "coding rate 1.40 …"
+    gate.set()
     app.wait()
-    coded = [key[2] for key in app.coded[before:]]
-    assert coded[-1] == 1.4 and 0.6 not in coded and 1.1 not in coded and len(coded) <= 2  # 0.2 may have started
+    coded = [key[2] for key in app.service.encoded[before:]]
+    assert coded == [1.4]  # the older positions were cancelled before they started
     assert app.shown.rate == 1.4 and app.rate.value == 1.4 and app.timing.value.startswith("update took")
     assert set(threads) == {threading.current_thread().name}  # the background thread wrote no widget
 
@@ -187,7 +198,7 @@ def test_browser_results_are_drawn_by_the_event_loop(quiet_app):
             await asyncio.sleep(0.05)
 
     asyncio.run(drag())
-    assert app.shown.rate == 0.6 and 0.55 not in [key[2] for key in app.coded]
+    assert app.shown.rate == 0.6 and 0.55 not in [key[2] for key in app.service.encoded]
     assert set(threads) == {threading.current_thread().name}
 
 
@@ -218,22 +229,23 @@ def test_arrow_keys_in_a_live_kernel_are_coalesced():
             "writers = set()\n"
             "for v in (app.bpp_label, app.stats, app.timing, app.recon_view, app.rd_view, app.check):\n"
             "    v.observe(lambda _: writers.add(threading.current_thread().name), names=traitlets.All)\n"
-            "app._coding.acquire()  # busy: the messages below arrive faster than positions can be coded\n"
+            "gate = threading.Event()\n"
+            "app.service._worker.submit(gate.wait)  # busy: the messages below arrive faster than they are coded\n"
             "print(app.rate.model_id)").strip()
         for rate in (0.2, 0.6, 1.1, 1.4):
             kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": slider, "data": {
                 "method": "update", "state": {"value": rate}, "buffer_paths": []}}))
-        run("app._coding.release()")
+        run("gate.set()")
         for _ in range(240):
             state = json.loads(run("import json; print(json.dumps({'shown': app.shown.rate, "
-                                   "'coded': [k[2] for k in app.coded[3:]], 'writers': sorted(writers)}))"))
+                                   "'coded': [k[2] for k in app.service.encoded[3:]], 'writers': sorted(writers)}))"))
             if state["shown"] == 1.4:
                 break
             time.sleep(0.5)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    assert state["shown"] == 1.4  # the RD curve's 3 rates came first: app.coded[3:] is what the messages coded
+    assert state["shown"] == 1.4  # 1.0 and the RD curve's 2 other rates came first: encoded[3:] is the messages'
     assert state["coded"][-1] == 1.4 and 0.6 not in state["coded"] and 1.1 not in state["coded"]
     assert state["writers"] == ["MainThread"]  # every widget write on the kernel thread
 
@@ -265,7 +277,43 @@ def test_no_classical_says_none_and_the_title_says_what_is_unreachable(quiet_app
     assert not classical.reaches and "jpeg cannot reach" in app.zoom_caption.value
     assert "closest bpp it reaches" not in app.stats.value and "closest its range reaches" in app.stats.value
     near = ClassicalPoint("jpeg", 50, point.bpp * 1.05, 30.0, classical.decoded, point.bpp)
-    assert near.reaches and "jpeg at equal bpp" in app.zoom_title(point, near)
+    assert near.reaches and "jpeg at equal bpp" in zoom_title(point, near, 96)
+
+
+def test_pending_work_is_cancelled_not_overwritten():
+    """A new position cancels the check and the prefetch queued for the shown one: they never run."""
+    app = RateControlApp("kodim23", "tiny-flow", "none", crop=64, prefetch=2)
+    app.wait()
+    gate = _hold_worker(app)
+    app.rate.set_state({"value": 1.05})  # prefetched: drawn at once; queues its file's check and 1.15
+    queued = app.service.pending
+    assert app.shown.rate == 1.05 and len(queued) == 2
+    app.rate.set_state({"value": 0.3})
+    assert all(job.cancelled() for job in queued)
+    gate.set()
+    app.wait()
+    assert app.shown.rate == 0.3 and app.at(1.15).learned_key not in app.service.encoded
+
+
+def test_no_classical_codec_is_named_anywhere(app):
+    app.codec_box.value = "none"
+    try:
+        assert app.shown_classical is None and "classical: none selected" in app.stats.value
+        fig = rate_figure.rd_figure(app.rd_curve(), app.vtm, app.shown, app.shown_classical, "tiny-flow")
+        texts = [app.stats.value, app.zoom_caption.value, app.timing.value, app.check.value, app.banner.value]
+        texts += [t.get_text() for t in fig.legends[0].get_texts()]
+        assert not [t for t in texts for name in sources.CLASSICAL_CODECS if name in t.lower()]
+    finally:
+        app.codec_box.value = "jpeg" if "jpeg" in app.codec_box.options else "none"
+
+
+def test_a_new_upload_under_an_old_name_is_coded_anew(small_rgb):
+    app = RateControlApp("kodim23", "tiny-flow", "none", crop=64, prefetch=0)
+    app.add_image("mine.png", small_rgb)
+    first = app.shown
+    darker = small_rgb // 2
+    app.add_image("mine.png", darker)
+    assert np.array_equal(app.rgb, darker) and not np.array_equal(app.shown.decoded, first.decoded)
 
 
 def test_large_upload_is_cropped_and_says_so(small_rgb):
