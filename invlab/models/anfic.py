@@ -57,7 +57,7 @@ from invlab.models.anfic_layers import (
     analysis_transform,
     synthesis_transform,
 )
-from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
+from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel, eval_mode
 from invlab.models.registry import register_model
 
 #: λ per rate index, paper size [inferred: CompressAI's set; the paper's list is not retrievable]
@@ -260,12 +260,8 @@ class AugmentedFlowCodec(InvlabModel):
 
     def _estimate(self, x: torch.Tensor, depth_map: torch.Tensor | None) -> dict[str, Any]:
         """The eval-mode forward (rounding), whatever mode the model is in."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self._forward(x, self._masks(depth_map))
-        finally:
-            self.train(was_training)
 
 
 class ANFIC(AugmentedFlowCodec):

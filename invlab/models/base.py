@@ -16,16 +16,30 @@ The training loss is computed by :meth:`InvlabModel.rd_loss`, so the trainer nev
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from compressai.models import CompressionModel
+from torch import nn
 
 from invlab.entropy.rans import use_invlab_coder
 
 #: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
 FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for the block, then back in the mode it was in (also when the block raises)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class InvlabModel(CompressionModel):

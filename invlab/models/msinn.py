@@ -48,7 +48,7 @@ from invlab.entropy.msinn_context import (
 from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
 from invlab.flows.units import residual_conditioner
-from invlab.models.base import InvlabModel
+from invlab.models.base import InvlabModel, eval_mode
 from invlab.models.postnet import POSTNET_WEIGHT, build_postnet
 from invlab.models.registry import register_model
 
@@ -225,14 +225,10 @@ class MSINNVRLIC(InvlabModel):
         """Latents, decoded latents and estimated bits per position per scale (eval-mode, batch 1)."""
         if x.shape[0] != 1:
             raise ValueError("latent_bits_map takes one image (batch 1)")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             coder = LikelihoodCoder(self.gaussian_conditional)
             latents = self.flow(x)
             _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents)
-        finally:
-            self.train(was_training)
         names = [f"y{i + 1}" for i in range(len(latents))]
         bit_maps = [(-torch.log2(coder.likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
         return LatentBits(names, [y[0].cpu().numpy() for y in latents], [y[0].cpu().numpy() for y in y_hats],

@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from invlab.models import create_model
-from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel
+from invlab.models.base import FIXED_RATE_LAMBDAS, InvlabModel, eval_mode
 from invlab.train.data import ImageFolder, dataset_hash
 
 #: λ per rate index for fixed-rate families that do not set ``family_lambdas`` (design §8.1)
@@ -378,11 +378,10 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean loss/bpp/PSNR over the fixed centre crops at every anchor (eval mode, RNG untouched)."""
-        self.model.eval()
         anchors = range(len(self.model.lambdas)) if self.model.variable_rate else [0]
         totals: dict[str, float] = {}
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with eval_mode(self.model), torch.random.fork_rng(devices=devices):
             for a in anchors:
                 for chunk in torch.split(self.val_batch, self.cfg.batch_size):
                     x = chunk.to(self.device)
@@ -390,7 +389,6 @@ class Trainer:
                     losses = self.model.rd_loss(x, self.model(x, rate), rate)
                     for k, v in losses.items():
                         totals[k] = totals.get(k, 0.0) + v.item() * x.shape[0]
-        self.model.train()
         n = len(anchors) * self.val_batch.shape[0]
         return {k: v / n for k, v in totals.items()}
 
