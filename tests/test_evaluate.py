@@ -15,11 +15,14 @@ import torch
 from PIL import Image
 
 import invlab.eval.evaluate as ev
+import invlab.eval.sweep as sweep
 from invlab.cli import main
 from invlab.codecs.learned import LearnedCodec
 from invlab.codecs.registry import get_codec
 from invlab.errors import InvlabError, OutputExistsError
 from invlab.eval.anchors import load_anchor, load_curve
+from invlab.eval.cache import ResultCache
+from invlab.eval.measure import estimate
 from invlab.io.images import load_image, pad_to_multiple, to_tensor
 
 KODAK = Path(__file__).resolve().parents[1] / "data" / "kodak"
@@ -83,7 +86,7 @@ def test_variable_rate_defaults_and_estimate_equals_estimate_bits(crops):
     assert ev.default_rates(codec, 1)[:4] == [0.0, 0.5, 1.0, 1.5] and len(ev.default_rates(codec, 1)) == 15
     assert ev.default_rates(codec, 2)[:3] == [0.0, 0.333333, 0.666667]
     rgb = load_image(crops / "kodim23.png").rgb
-    bits, _ = ev.estimate(codec, rgb, 2.5)
+    bits, _ = estimate(codec, rgb, 2.5)
     x, _ = pad_to_multiple(to_tensor(rgb), 16)
     assert bits == pytest.approx(codec.model(2.5).estimate_bits(x, 2.5), rel=1e-6)
 
@@ -153,8 +156,8 @@ def test_resume_from_the_cache(crops, tmp_path, monkeypatch):
     assert len(cache.read_text().splitlines()) == 2
 
     calls = []
-    real = ev.measure
-    monkeypatch.setattr(ev, "measure", lambda codec, rgb, rate: calls.append(rate) or real(codec, rgb, rate))
+    real = sweep.measure
+    monkeypatch.setattr(sweep, "measure", lambda *a: calls.append(a[2]) or real(*a))
     _run(crops, out, force=True)  # the second image only
     assert len(calls) == 2
     first = json.loads(out.read_text())
@@ -171,7 +174,7 @@ def test_resume_from_the_cache(crops, tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "weights"))
     calls.clear()
-    monkeypatch.setattr(ev, "measure", lambda codec, rgb, rate: calls.append(rate) or real(codec, rgb, rate))
+    monkeypatch.setattr(sweep, "measure", lambda *a: calls.append(a[2]) or real(*a))
     _run(crops, out, force=True)
     assert len(calls) == 2
     assert json.loads(out.read_text())["results"]["bpp"] == first["results"]["bpp"]
@@ -192,3 +195,40 @@ def test_cli_prints_the_table_and_has_help(crops, tmp_path, capsys):
         main(["evaluate", "--help"])
     help_text = capsys.readouterr().out
     assert all(flag in help_text for flag in ("--fractional", "--untrained", "--threads", "--force", "--limit"))
+
+
+def test_dask_sweep_equals_serial_resumes_and_survives_a_failed_job(crops, tmp_path):
+    """Two LocalCluster workers: the records of a serial run bit for bit (timings aside), only missing jobs
+    resubmitted, and a job that raises (an unreadable image) reported while the others are measured and cached."""
+    timing = ["encoding_time", "decoding_time"]
+
+    def records(path: Path) -> pd.DataFrame:
+        return pd.read_csv(path.with_suffix(".csv"), float_precision="round_trip").drop(columns=timing)
+
+    serial = _run(crops, tmp_path / "serial" / "t-untrained.json")
+    out = _run(crops, tmp_path / "dask" / "t-untrained.json", workers=2)
+    pd.testing.assert_frame_equal(records(serial), records(out), check_exact=True)
+    untimed = [{k: v for k, v in json.loads(p.read_text())["results"].items() if k not in timing}
+               for p in (serial, out)]
+    assert untimed[0] == untimed[1]
+
+    cache = out.parent / "cache" / f"{out.stem}.jsonl"
+    lines = cache.read_text().splitlines()
+    cache.write_text("\n".join(lines[:-1]) + "\n")  # lose the last record: only its job is resubmitted
+    _run(crops, out, workers=2, force=True)
+    assert [(Path(j.image).stem, j.rates) for j in sweep.SUBMITTED] == [(json.loads(lines[-1])["image"], (1.0,))]
+    assert records(out).equals(records(serial))
+    _run(crops, out, workers=2, force=True)
+    assert sweep.SUBMITTED == []  # everything cached: nothing resubmitted
+
+    images = tmp_path / "with-broken"
+    images.mkdir()
+    for png in crops.iterdir():
+        (images / png.name).write_bytes(png.read_bytes())
+    (images / "broken.png").write_bytes(b"not a png")
+    fresh = tmp_path / "fresh" / "t-untrained.json"
+    with pytest.raises(sweep.SweepError, match=r"1 of 3 jobs failed(.|\n)*broken.png at rates \[0.0, 1.0\]"):
+        _run(images, fresh, workers=2)
+    measured = ResultCache(fresh.parent / "cache" / f"{fresh.stem}.jsonl").read()
+    assert sorted((r["image"], r["rate"]) for r in measured) == [(i, r) for i in ("kodim01", "kodim23")
+                                                                 for r in (0.0, 1.0)]

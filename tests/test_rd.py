@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 import invlab.eval.rd as rd
+import invlab.eval.sweep as sweep
 from invlab.cli import main
+from invlab.eval.cache import ResultCache
 
 RATES = {"jpeg": [20, 50, 80], "webp": [10, 50, 90]}
 
@@ -50,8 +52,8 @@ def test_resume_measures_only_what_the_cache_lacks(two_images, tmp_path, monkeyp
     lines = cache.read_text().splitlines()
     cache.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # lose one record, cut one short
     calls = []
-    real = rd.measure
-    monkeypatch.setattr(rd, "measure", lambda *a: calls.append(a[2]) or real(*a))
+    real = sweep.measure
+    monkeypatch.setattr(sweep, "measure", lambda *a: calls.append(a[2]) or real(*a))
     rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=1, progress=False)
     assert len(calls) == 1
     assert json.loads((out / "jpeg.json").read_text())["results"]["bpp"] == json.loads(first)["results"]["bpp"]
@@ -98,12 +100,12 @@ def test_dask_sweep_equals_serial_resumes_and_survives_a_failed_job(two_images, 
     assert (out / "jpeg.json").read_text().count('"bpp"') == (tmp_path / "serial" / "jpeg.json").read_text().count(
         '"bpp"')
     rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=2, progress=False)
-    assert rd.SUBMITTED == []  # everything cached: nothing resubmitted
+    assert sweep.SUBMITTED == []  # everything cached: nothing resubmitted
     (two_images / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(rd.SweepError, match="broken.png"):
+    with pytest.raises(sweep.SweepError, match="broken.png"):
         rd.run_rd(["jpeg"], two_images, out, rates=RATES, workers=2, progress=False)
-    assert [j[2].endswith("broken.png") for j in rd.SUBMITTED] == [True]  # only the new image was submitted
+    assert [j.image.endswith("broken.png") for j in sweep.SUBMITTED] == [True]  # only the new image was submitted
     fresh = tmp_path / "fresh"
-    with pytest.raises(rd.SweepError, match="1 of 3 jobs failed"):
+    with pytest.raises(sweep.SweepError, match="1 of 3 jobs failed"):
         rd.run_rd(["jpeg"], two_images, fresh, rates=RATES, workers=2, progress=False)
-    assert len(rd.read_cache(fresh / "cache" / "jpeg.jsonl")) == 2 * 3  # the other images were measured
+    assert len(ResultCache(fresh / "cache" / "jpeg.jsonl").read()) == 2 * 3  # the other images were measured

@@ -10,12 +10,14 @@ each pair of neighbours (default 1: the midpoints); a fixed-rate family visits t
 weights for (only index 0 untrained). ``--rates`` replaces that list.
 
 Every record is appended to ``<out folder>/cache/<name>.jsonl`` as soon as it exists and reused when the image,
-rate, weights hash and thread count match, so an interrupted run resumes. At the end it writes ``<name>.json``
-(a ``results`` block in CompressAI's format that the RD tools read, a per-rate ``summary``, BD-rates against
-VTM and the model's published curve, and ``meta``: model, family, parameters, trained or not, weights hashes
-and metadata commits, context path and options, threads, versions, date, command) and ``<name>.csv`` (one row
-per image and rate). Untrained models run only with ``--untrained``, and then the file name and the meta say
-"untrained". An existing output is never overwritten without ``--force``.
+rate, weights hash and thread count match, so an interrupted run resumes. The (image, rate) jobs run in this
+process, or on ``dask.distributed`` with ``--workers N`` (a local cluster, ``--threads`` torch threads in each
+worker) or ``--scheduler ADDRESS`` (see :mod:`invlab.eval.sweep`); the outputs are those of a serial run.
+At the end it writes ``<name>.json`` (a ``results`` block in CompressAI's format that the RD tools read, a
+per-rate ``summary``, BD-rates against VTM and the model's published curve, and ``meta``: model, family,
+parameters, trained or not, weights hashes and metadata commits, context path and options, threads, versions,
+date, command) and ``<name>.csv`` (one row per image and rate). Untrained models run only with ``--untrained``,
+and then the file name and the meta say "untrained". An existing output is never overwritten without ``--force``.
 
 Examples::
 
@@ -23,6 +25,7 @@ Examples::
     invlab evaluate msinn-mini --option postnet=none            # the same weights with the post-net switched off
     invlab evaluate invcompress-mini --threads 4                # every shipped rate index, 4 CPU threads
     invlab evaluate tiny-flow --untrained --limit 2 --rates 0,1 # plumbing check, named *-eval-untrained
+    invlab evaluate anfic-mini --workers 2 --threads 1          # two worker processes, one torch thread each
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import math
 import platform
 import re
 import shlex
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,17 +44,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from invlab.codecs.learned import LearnedCodec
-from invlab.codecs.registry import get_codec
 from invlab.datasets import NAMED, dataset_dir, list_images
 from invlab.errors import InvlabError, OutputExistsError
 from invlab.eval.anchors import KODAK_ANCHORS, load_anchor
-from invlab.eval.rd import markdown_table, read_cache, to_compressai_json
-from invlab.io.container import InvlabFile
-from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
-from invlab.metrics import bd_psnr, bd_rate, bpp, ms_ssim, psnr
+from invlab.eval.cache import ResultCache
+from invlab.eval.measure import learned_extras
+from invlab.eval.rd import markdown_table, to_compressai_json
+from invlab.eval.sweep import Setup, build_codec, dask_client, plan, sweep
+from invlab.metrics import bd_psnr, bd_rate
 from invlab.models import count_parameters, get_spec, list_models
 from invlab.models.base import InvlabModel
 from invlab.weights import has_weights, read_metadata
@@ -72,68 +73,6 @@ def default_rates(codec: LearnedCodec, fractional: int = 1) -> list[float]:
 def check_rates(codec: LearnedCodec, rates: Sequence[float]) -> list[float]:
     """``rates`` as floats, each valid for ``codec`` (:class:`~invlab.rates.RateError` naming the valid settings)."""
     return codec.rate_space.check_all(rates, codec.name)
-
-
-# ---------------------------------------------------------------------- measuring
-@torch.inference_mode()
-def estimate(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> tuple[dict[str, float], np.ndarray]:
-    """Estimated bits per likelihood key of the eval-mode forward, and its reconstruction as uint8 RGB.
-
-    The forward of every invlab model in eval mode rounds like the coder, so this is the encoder's own view:
-    the bits its entropy model promises, and the image the decoder should return.
-    """
-    model = codec.model(rate)
-    x, _ = pad_to_multiple(to_tensor(rgb).to(codec.device), model.pad_multiple)
-    model_rate = codec.model_rate(rate)
-    rate_t = torch.tensor([0.0 if model_rate is None else model_rate], device=codec.device)
-    was_training = model.training
-    model.eval()
-    try:
-        out = model(x, rate_t)
-    finally:
-        model.train(was_training)
-    bits = {k: float(-torch.log2(lk).sum()) for k, lk in out["likelihoods"].items()}
-    return bits, to_uint8(crop(out["x_hat"], *rgb.shape[:2]))
-
-
-def measure(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> dict[str, Any]:
-    """Encode and decode one image at one rate: real and estimated rate, quality, timings, decoder exactness."""
-    t0 = time.perf_counter()
-    data = codec.encode(rgb, rate)
-    t1 = time.perf_counter()
-    decoded = codec.decode(data)
-    t2 = time.perf_counter()
-    bits, recon = estimate(codec, rgb, rate)
-    h, w = rgb.shape[:2]
-    stream_bytes = sum(len(s) for s in InvlabFile.from_bytes(data).streams)
-    est_bits = sum(bits.values())
-    return {
-        "rate": float(rate), "height": h, "width": w,
-        "bytes": len(data), "stream_bytes": stream_bytes, "container_bytes": len(data) - stream_bytes,
-        "bpp": bpp(len(data), h, w), "estimated_bpp": est_bits / (h * w),
-        "overhead_pct": _overhead(8 * len(data), est_bits),
-        "stream_overhead_pct": _overhead(8 * stream_bytes, est_bits),
-        "psnr-rgb": psnr(rgb, decoded), "ms-ssim-rgb": ms_ssim(rgb, decoded),
-        "encoding_time": t1 - t0, "decoding_time": t2 - t1,
-        "decode_matches_forward": bool(np.array_equal(decoded, recon)),
-        "forward_max_abs_diff": int(np.abs(decoded.astype(np.int16) - recon.astype(np.int16)).max()),
-        **{f"estimated_bits_{k}": v for k, v in bits.items()},
-    }
-
-
-def _overhead(real_bits: float, estimated_bits: float) -> float:
-    """Real bits over the estimate, in percent (NaN without an estimate)."""
-    return 100.0 * (real_bits / estimated_bits - 1.0) if estimated_bits > 0 else float("nan")
-
-
-def _warm_up(codec: LearnedCodec, rgb: np.ndarray, rates: Sequence[float]) -> None:
-    """One untimed round trip of a small crop per model, so the first timed image does not pay set-up costs."""
-    seen = set()
-    for rate in rates:
-        model = codec.model(rate)
-        if id(model) not in seen:
-            seen.add(id(model))
-            codec.decode(codec.encode(np.ascontiguousarray(rgb[:64, :64]), rate))
 
 
 # ---------------------------------------------------------------------- BD and summary
@@ -237,11 +176,15 @@ def evaluate_model(
     options: dict[str, Any] | None = None,
     progress: bool = True,
     command: str = "",
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> Path:
     """Evaluate ``model`` on ``dataset``; returns the JSON written (the CSV lies beside it).
 
-    Refuses (InvlabError) a model without trained weights unless ``untrained``; an output whose name does not
-    say "untrained" for an untrained model; an existing output unless ``force``.
+    ``workers`` > 1 (or a ``scheduler`` address) runs the (image, rate) jobs on Dask, ``threads`` torch threads
+    in each worker; 1 runs them in this process. Refuses (InvlabError) a model without trained weights unless
+    ``untrained``; an output whose name does not say "untrained" for an untrained model; an existing output
+    unless ``force``.
     """
     if model not in list_models():
         raise InvlabError(f"{model!r} is not a registered learned model; see `invlab models`")
@@ -257,7 +200,7 @@ def evaluate_model(
     threads = max(1, int(threads))
     pretrained = not untrained
     try:
-        codec = LearnedCodec(model, pretrained, **options) if options else get_codec(model, pretrained=pretrained)
+        codec = build_codec(model, pretrained, options)
     except TypeError as err:
         raise InvlabError(f"{model}: bad --option: {err}") from None
     name = output_name(model, codec.trained, options)
@@ -272,55 +215,20 @@ def evaluate_model(
     images = list_images(dataset)[:limit]
     meta = model_meta(codec, rates, options)
 
-    cache = json_path.parent / "cache" / f"{json_path.stem}.jsonl"
-    cache.parent.mkdir(parents=True, exist_ok=True)
     hashes = {r: codec.model(r).weights_hash.hex() for r in rates}
-    stems = {p.stem for p in images}
+    results = ResultCache(json_path.parent / "cache" / f"{json_path.stem}.jsonl",
+                          tags=lambda rate: {"threads": threads, "weights_hash": hashes[rate]})
+    setup = Setup(model, pretrained, json.dumps(options, sort_keys=True), threads, learned_extras, warm_up=True)
+    with dask_client(workers, threads, scheduler) as client:
+        sweep(plan(setup, images, rates, results), results, client, desc=json_path.stem, progress=progress,
+              codec=codec)
 
-    def cached() -> list[dict[str, Any]]:
-        """The cache records this run can use: its images and rates, same weights, same thread count."""
-        return [r for r in read_cache(cache) if r["image"] in stems and r["rate"] in hashes
-                and r.get("weights_hash") == hashes[r["rate"]] and r.get("threads") == threads]
-
-    done = {(r["image"], r["rate"]) for r in cached()}
-    todo = [(p, r) for p in images for r in rates if (p.stem, r) not in done]
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        _code(codec, todo, cache, threads, hashes, json_path.stem, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
-
-    df = pd.DataFrame(cached()).drop_duplicates(["image", "rate"], keep="last")
-    df = df.sort_values(["rate", "image"]).reset_index(drop=True)
+    df = results.table({p.stem for p in images}, rates)
     payload = _payload(json_path.stem, df, meta, dataset, len(images), threads, command)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(payload, indent=2) + "\n")
     df.to_csv(csv_path, index=False)
     return json_path
-
-
-def _code(codec: LearnedCodec, todo: list[tuple[Path, float]], cache: Path, threads: int, hashes: dict[float, str],
-          desc: str, progress: bool) -> None:
-    """Measure the (image, rate) points in ``todo``, appending each record to ``cache`` as soon as it exists."""
-    if not todo:
-        return
-    torn = cache.exists() and cache.stat().st_size and not cache.read_bytes().endswith(b"\n")
-    bar = tqdm(total=len(todo), desc=desc, unit="pt", disable=not progress)
-    rgb_of: dict[Path, np.ndarray] = {}
-    with cache.open("a") as fh:
-        fh.write("\n" if torn else "")
-        for path, rate in todo:
-            if path not in rgb_of:
-                rgb_of = {path: load_image(path).rgb}  # one image in memory at a time
-                if bar.n == 0:
-                    _warm_up(codec, rgb_of[path], sorted({r for _, r in todo}))
-            record = {"image": path.stem, **measure(codec, rgb_of[path], rate),
-                      "threads": threads, "weights_hash": hashes[rate]}
-            fh.write(json.dumps(record) + "\n")
-            fh.flush()
-            bar.update()
-    bar.close()
 
 
 def _payload(name: str, df: pd.DataFrame, meta: dict[str, Any], dataset: str | Path, n_images: int, threads: int,
@@ -392,7 +300,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
     parser.add_argument("--untrained", action="store_true",
                         help="evaluate the untrained model (output named and marked 'untrained'; not a result)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for coding (recorded; default 1)")
+    parser.add_argument("--threads", "--threads-per-worker", type=int, default=1, dest="threads",
+                        help="torch CPU threads for coding, in each worker (recorded; default 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Dask worker processes of a local cluster (default 1 = in this process)")
+    parser.add_argument("--scheduler", help="address of an existing Dask scheduler (e.g. tcp://host:8786)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="model config override, JSON value or none (e.g. postnet=none); repeatable; "
                              "recorded in the meta and the output name")
@@ -439,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     path = evaluate_model(
         args.model, args.dataset, rates=rates, fractional=args.fractional, limit=args.limit, untrained=args.untrained,
         threads=args.threads, out=args.out, force=args.force, options=parse_options(args.option),
-        progress=not args.no_progress, command=_command_line(args),
+        progress=not args.no_progress, command=_command_line(args), workers=args.workers, scheduler=args.scheduler,
     )
     print(format_report(json.loads(path.read_text())))
     print(f"\nwrote {path} and {path.with_suffix('.csv')}")

@@ -16,14 +16,28 @@ The training loss is computed by :meth:`InvlabModel.rd_loss`, so the trainer nev
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from compressai.models import CompressionModel
+from torch import nn
 
 from invlab.entropy.rans import use_invlab_coder
 from invlab.models.registry import FIXED_RATE_LAMBDAS  # noqa: F401  (re-exported: the families' default λs)
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """``module`` in eval mode for the block, then back in the mode it was in (also when the block raises)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class InvlabModel(CompressionModel):

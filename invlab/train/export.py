@@ -24,7 +24,8 @@ import torch
 
 from invlab.codecs.learned import LearnedCodec
 from invlab.datasets import list_images
-from invlab.io.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
+from invlab.eval.measure import learned_extras, measure
+from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
 from invlab.weights import REPO_ROOT, weights_path
@@ -85,15 +86,9 @@ def only_these_weights(path: Path) -> Iterator[None]:
                 os.environ["INVLAB_WEIGHTS"] = old
 
 
-@torch.no_grad()
 def decode_matches_forward(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> bool:
     """Does the decoder reproduce the encoder-side (eval-forward) reconstruction bit for bit?"""
-    model = codec.model(rate)
-    x, _ = pad_to_multiple(to_tensor(rgb).to(codec.device), model.pad_multiple)
-    model_rate = codec.model_rate(rate)
-    rate_t = torch.tensor([0.0 if model_rate is None else model_rate], device=codec.device)
-    expected = to_uint8(crop(model(x, rate_t)["x_hat"], *rgb.shape[:2]))
-    return bool(np.array_equal(codec.decode(codec.encode(rgb, rate)), expected))
+    return measure(codec, rgb, rate, learned_extras)["decode_matches_forward"]
 
 
 def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int | None = None,

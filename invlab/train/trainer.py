@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from invlab.models import create_model, get_spec
-from invlab.models.base import InvlabModel
+from invlab.models.base import InvlabModel, eval_mode
 from invlab.train.data import ImageFolder, dataset_hash
 
 
@@ -373,11 +373,10 @@ class Trainer:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean loss/bpp/PSNR over the fixed centre crops at every anchor (eval mode, RNG untouched)."""
-        self.model.eval()
         anchors = range(len(self.model.lambdas)) if self.model.variable_rate else [0]
         totals: dict[str, float] = {}
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with eval_mode(self.model), torch.random.fork_rng(devices=devices):
             for a in anchors:
                 for chunk in torch.split(self.val_batch, self.cfg.batch_size):
                     x = chunk.to(self.device)
@@ -385,7 +384,6 @@ class Trainer:
                     losses = self.model.rd_loss(x, self.model(x, rate), rate)
                     for k, v in losses.items():
                         totals[k] = totals.get(k, 0.0) + v.item() * x.shape[0]
-        self.model.train()
         n = len(anchors) * self.val_batch.shape[0]
         return {k: v / n for k, v in totals.items()}
 

@@ -30,7 +30,7 @@ from invlab.errors import BitstreamError
 from invlab.io.images import MAX_PIXELS
 from invlab.models.anf.layers import AdditiveAutoencodingStep, Latent
 from invlab.models.anf.priors import LevelPrior
-from invlab.models.base import InvlabModel
+from invlab.models.base import InvlabModel, eval_mode
 
 #: λ per rate index of the minis (§8.1: train 0.0130, fine-tune 0.0035 and 0.0483; the baselines' set)
 #: the λ a model trains at unless told otherwise (§8.1's full-schedule point)
@@ -230,9 +230,5 @@ class AugmentedFlowCodec(InvlabModel):
 
     def _estimate(self, x: torch.Tensor, depth_map: torch.Tensor | None) -> dict[str, Any]:
         """The eval-mode forward (rounding), whatever mode the model is in."""
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             return self._forward(x, self._masks(depth_map))
-        finally:
-            self.train(was_training)

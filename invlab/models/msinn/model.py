@@ -44,7 +44,7 @@ from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
 from invlab.flows.units import residual_conditioner
 from invlab.layers import ChannelsLast
-from invlab.models.base import InvlabModel
+from invlab.models.base import InvlabModel, eval_mode
 from invlab.models.msinn import LAMBDAS_12
 from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
 
@@ -221,14 +221,10 @@ class MSINNVRLIC(InvlabModel):
         """Latents, decoded latents and estimated bits per position per scale (eval-mode, batch 1)."""
         if x.shape[0] != 1:
             raise ValueError("latent_bits_map takes one image (batch 1)")
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             coder = ResidualLikelihoodCoder(self.gaussian_conditional)
             latents = self.flow(x)
             _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents)
-        finally:
-            self.train(was_training)
         names = [f"y{i + 1}" for i in range(len(latents))]
         likelihoods = coder.finish()
         bit_maps = [(-torch.log2(likelihoods[n][0])).sum(0).cpu().numpy() for n in names]

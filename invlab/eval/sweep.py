@@ -1,0 +1,157 @@
+"""The sweep: measure the (image, rate) points a result cache lacks, in this process or on ``dask.distributed``.
+
+A job is one image and its missing rates. Jobs run on a local cluster of ``workers`` processes with
+``threads_per_worker`` torch threads each (explicit: oversubscribed torch was measured 10-30x slower here), or
+on an existing cluster (``scheduler="tcp://host:8786"``); ``workers=1`` without a scheduler runs them here.
+The cache stays the single source of truth: cached points are not resubmitted and records are appended as
+they complete, so an interrupted or partly failed sweep resumes. A failed job is reported with its image and
+rates after the others finish (then :class:`SweepError`). Codecs load once per worker process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from invlab.codecs.base import Codec
+from invlab.errors import InvlabError
+from invlab.eval.cache import ResultCache
+from invlab.eval.measure import Extras, Measurement, measure, warm_up
+from invlab.io.images import load_image
+
+
+class SweepError(InvlabError):
+    """Some (image, rate) jobs of a sweep failed; the others were measured and cached (a rerun resumes)."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every job of one sweep does: the codec, torch threads, the extras hook, a warm-up per model."""
+
+    codec: str
+    pretrained: bool = True
+    options: str = "{}"  # JSON of the learned codec's config overrides (e.g. '{"postnet": null}')
+    threads: int = 1
+    extras: Extras | None = None
+    warm_up: bool = False  # one untimed round trip per model and process first (learned codecs)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image and the rates to measure it at."""
+
+    setup: Setup
+    image: str
+    rates: tuple[float, ...]
+
+
+def build_codec(name: str, pretrained: bool = True, options: dict[str, Any] | None = None) -> Codec:
+    """The codec of ``name`` (see :func:`get_codec`); a learned one with config ``options`` if given."""
+    from invlab.codecs.learned import LearnedCodec
+    from invlab.codecs.registry import get_codec
+
+    return LearnedCodec(name, pretrained, **options) if options else get_codec(name, pretrained=pretrained)
+
+
+@cache
+def loaded_codec(name: str, pretrained: bool = True, options: str = "{}") -> Codec:
+    """:func:`build_codec`, once per process (``options`` as JSON)."""
+    return build_codec(name, pretrained, json.loads(options))
+
+
+def plan(setup: Setup, images: Sequence[str | Path], rates: Sequence[float], results: ResultCache) -> list[Job]:
+    """One job per image that lacks some of ``rates`` in ``results`` (those rates, in the order given)."""
+    done = results.done({Path(p).stem for p in images}, rates)
+    jobs = []
+    for path in images:
+        todo = tuple(r for r in rates if (Path(path).stem, r) not in done)
+        if todo:
+            jobs.append(Job(setup, str(path), todo))
+    return jobs
+
+
+def run_job(job: Job, codec: Codec | None = None) -> list[Measurement]:
+    """Measure one image at the job's rates with ``job.setup.threads`` torch threads (restored afterwards)."""
+    import torch
+
+    setup = job.setup
+    codec = codec or loaded_codec(setup.codec, setup.pretrained, setup.options)
+    rgb = load_image(job.image).rgb
+    previous = torch.get_num_threads()
+    torch.set_num_threads(setup.threads)
+    try:
+        for rate in job.rates if setup.warm_up else ():
+            warm_up(codec, rgb, rate)
+        return [measure(codec, rgb, rate, setup.extras) for rate in job.rates]
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def dask_client(workers: int = 1, threads_per_worker: int = 1, scheduler: str | None = None) -> Iterator[Any]:
+    """A Dask client (a local cluster of ``workers`` processes, or ``scheduler``'s), or None to run in process."""
+    if scheduler is None and workers <= 1:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    env = {"OMP_NUM_THREADS": str(threads_per_worker), "MKL_NUM_THREADS": str(threads_per_worker)}
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      env=env) as cluster, Client(cluster) as client:
+        yield client
+
+
+#: jobs submitted by the last sweep (tests: a resumed sweep submits only what is missing)
+SUBMITTED: list[Job] = []
+
+
+def sweep(jobs: list[Job], results: ResultCache, client: Any = None, desc: str = "", progress: bool = True,
+          codec: Codec | None = None) -> None:
+    """Run ``jobs`` (on ``client`` if given, else here with ``codec``), appending each record as it arrives."""
+    SUBMITTED[:] = jobs
+    if not jobs:
+        return
+    bar = tqdm(total=sum(len(j.rates) for j in jobs), desc=desc, unit="pt", disable=not progress)
+    failures: list[str] = []
+    with results.appending() as append:
+        for job, measured, error in _results(jobs, client, codec):
+            if error is not None:
+                failures.append(f"{Path(job.image).name} at rates {list(job.rates)}: {type(error).__name__}: {error}")
+            else:
+                append(Path(job.image).stem, measured)
+            bar.update(len(job.rates))
+    bar.close()
+    if failures:
+        raise SweepError(f"{desc}: {len(failures)} of {len(jobs)} jobs failed (the others are cached):\n  "
+                         + "\n  ".join(failures))
+
+
+def _results(jobs: list[Job], client: Any, codec: Codec | None
+             ) -> Iterator[tuple[Job, list[Measurement] | None, BaseException | None]]:
+    """(job, measurements, None) or (job, None, error) for every job, as they complete."""
+    if client is None:
+        for job in jobs:
+            try:
+                yield job, run_job(job, codec), None
+            except Exception as err:  # reported with its image and rates; the other jobs go on
+                yield job, None, err
+        return
+    from distributed import as_completed
+
+    futures = {client.submit(run_job, job, pure=False): job for job in jobs}
+    for future in as_completed(list(futures)):
+        try:
+            yield futures[future], future.result(), None
+        except Exception as err:
+            yield futures[future], None, err
