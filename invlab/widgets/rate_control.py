@@ -263,9 +263,10 @@ class RateControlApp:
     # ------------------------------------------------------------------ callbacks
     def select(self) -> None:
         """A new image or model: fit the slider to the model's rate range (keeping its position) and redraw."""
-        lo, hi = self.codec.model(0.0).rate_range
+        space = self.codec.rate_space
+        lo, hi = space.low, space.high
         if self._initial_rate is not None or self.shown is None:
-            start = (lo + hi) / 2 if self._initial_rate is None else self._initial_rate
+            start = space.default if self._initial_rate is None else self._initial_rate
             self._initial_rate = None
         else:
             start = self.rate.value
