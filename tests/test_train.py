@@ -234,3 +234,37 @@ def test_two_processes_train_like_one_and_resume_exactly(crops, tmp_path):
     for k, v in single.model.state_dict().items():  # the same steps, up to float-sum order (Adam: <= lr per step)
         if v.is_floating_point():
             assert torch.allclose(v, ddp["model"][k], atol=4 * 1e-4 * 1.01), k
+
+
+def test_validation_reports_three_anchors_on_its_own_crop_size(crops, tmp_path):
+    trainer = Trainer(_cfg(crops, tmp_path / "run", val_crop=16, max_steps=2, actnorm_init="identity"))
+    assert trainer.val_batch.shape[-2:] == (16, 16)
+    val = trainer.validate()  # tiny-flow: 3 anchors, all three reported
+    assert {"bpp@0", "bpp@1", "bpp@2", "psnr@0", "psnr@2"} <= set(val)
+    assert val["bpp@0"] < val["bpp@2"] and abs(np.mean([val[f"bpp@{a}"] for a in range(3)]) - val["bpp"]) < 1e-6
+
+
+def test_actnorm_identity_init_skips_the_data_dependent_init(crops, tmp_path):
+    from invlab.flows.actnorm import ActNorm
+
+    trainer = Trainer(_cfg(crops, tmp_path / "run", model="msinn-mini", crop=32, actnorm_init="identity",
+                           model_config={"depths": (1, 1, 1, 1), "hidden": (8, 8, 8, 8), "context_width": 8,
+                                         "postnet": None}))
+    norms = [m for m in trainer.model.modules() if isinstance(m, ActNorm)]
+    assert norms and all(bool(m.initialized) and not m.log_scale.any() for m in norms)
+
+
+def test_convergence_study_report_from_run_logs(tmp_path):
+    from invlab.train import study
+
+    runs = tmp_path / "runs"
+    for arm, losses in (("msinn-base", [3.0, 2.5]), ("msinn-lr1e-4", [3.2, 2.9])):
+        (runs / arm).mkdir(parents=True)
+        lines = [json.dumps({"step": 100 * (i + 1), "split": "val", "seconds": 60.0 * (i + 1), "loss": loss,
+                             "bpp": 1.0, "psnr": 30.0}) for i, loss in enumerate(losses)]
+        (runs / arm / "log.jsonl").write_text("\n".join(lines) + '\n{"torn')
+    table = study.report(runs, tmp_path / "out", threads=2)
+    csv = (tmp_path / "out" / "convergence.csv").read_text().splitlines()
+    assert len(csv) == 5 and (tmp_path / "out" / "convergence.png").stat().st_size > 0
+    row = table.set_index("arm").loc["msinn-lr1e-4"]
+    assert row["CPU-min"] == 4.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 2.5 - 1))

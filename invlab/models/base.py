@@ -10,7 +10,10 @@ Every model is a CompressAI ``CompressionModel`` with one more argument, ``rate`
   reconstruction would be (the encode->decode test checks this bit for bit).
 - ``update(force=True)``: builds the CDF tables (CompressAI).
 
-Fixed-rate models ignore ``rate``; a fixed-rate *family* ships one set of weights per rate index.
+Fixed-rate models ignore ``rate``; a fixed-rate *family* ships one set of weights per rate index. A user's rate
+is parsed and checked once, at the edge (:class:`invlab.rates.RateSpace`: the CLI, the learned codec, evaluate);
+models trust the value they get (:meth:`InvlabModel.check_rate` serves a variable-rate model's ``None`` default
+and direct library callers).
 The training loss is computed by :meth:`InvlabModel.rd_loss`, so the trainer never asks which model it has.
 """
 

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-index", type=int, help="fixed-rate models: weight file NAME-qI (picks its default λ)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=256, help="training crop size (multiple of the model's padding)")
+    parser.add_argument("--val-crop", type=int, help="validation centre-crop size (default: --crop)")
+    parser.add_argument("--actnorm-init", choices=["data", "identity"], default="data",
+                        help="ActNorm: data-dependent init from the first batch, or identity")
     parser.add_argument("--lr", type=float, default=1e-4, help="(peak) learning rate")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16: autocast forward/backward (about 2x faster on AVX-512 bf16 CPUs)")
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             ckpt_every=args.ckpt_every, time_limit_min=args.time_limit, seed=args.seed, device=args.device,
             init_from=args.init_from, start_step=args.start_step, progress=not args.no_progress,
             precision=args.precision, schedule=args.schedule, warmup_steps=args.warmup_steps,
-            decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio,
+            decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio, val_crop=args.val_crop,
+            actnorm_init=args.actnorm_init,
         )
         trainer = Trainer(cfg)
         status = trainer.run()

@@ -27,6 +27,7 @@ weights and step exactly but restarts the decay clock.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -55,6 +56,7 @@ class TrainConfig:
     rate_index: int | None = None  # fixed-rate models: which weight file (NAME-q{i}) this run makes
     batch_size: int = 16
     crop: int = 256
+    val_crop: int | None = None  # validation centre-crop size (default: ``crop``); fixed across runs to compare them
     lr: float = 1e-4
     aux_lr: float = 1e-3
     max_steps: int = 50_000
@@ -74,6 +76,7 @@ class TrainConfig:
     init_from: str | None = None
     start_step: int = 0  # with init_from: continue the step count (data, anchors and LR schedule) from here
     progress: bool = True
+    actnorm_init: str = "data"  # "data": ActNorm from the first batch's statistics; "identity": scale 1, bias 0
 
 
 def default_run_dir(model: str, rate_index: int | None = None) -> Path:
@@ -184,6 +187,14 @@ class Trainer:
         self.model, self.model_config = build_model(cfg)
         if cfg.init_from:
             self.model.load_state_dict(load_state(cfg.init_from))
+        if cfg.actnorm_init == "identity":
+            from invlab.flows.actnorm import ActNorm
+
+            for m in self.model.modules():
+                if isinstance(m, ActNorm):
+                    m.mark_initialized()
+        elif cfg.actnorm_init != "data":
+            raise ValueError(f"actnorm_init must be 'data' or 'identity', got {cfg.actnorm_init!r}")
         self.model.to(self.device).train()
         named = dict(self.model.named_parameters())
         aux_names = {n for n in named if n.endswith("quantiles")}
@@ -194,7 +205,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=[int(f * cfg.max_steps) for f in cfg.milestones], gamma=0.1)
         self.train_data = ImageFolder(cfg.data, cfg.crop)
-        self.val_batch = ImageFolder(cfg.val, cfg.crop).centre_crops() if cfg.val else None
+        self.val_batch = ImageFolder(cfg.val, cfg.val_crop or cfg.crop).centre_crops() if cfg.val else None
         self.step = cfg.start_step
         with warnings.catch_warnings():  # fast-forward the schedule; no optimiser step has run yet
             warnings.simplefilter("ignore", UserWarning)
@@ -372,20 +383,30 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean loss/bpp/PSNR over the fixed centre crops at every anchor (eval mode, RNG untouched)."""
+        """Mean loss/bpp/PSNR over the fixed centre crops at every anchor (eval mode, RNG untouched), plus
+        ``bpp@A`` / ``psnr@A`` at the lowest, middle and highest anchor A of a variable-rate model."""
         anchors = range(len(self.model.lambdas)) if self.model.variable_rate else [0]
+        reported = sorted({anchors[0], anchors[len(anchors) // 2], anchors[-1]})
         totals: dict[str, float] = {}
         devices = [self.device] if self.device.type == "cuda" else []
+        per_anchor: dict[str, float] = {}
         with eval_mode(self.model), torch.random.fork_rng(devices=devices):
             for a in anchors:
+                at: dict[str, float] = {}
                 for chunk in torch.split(self.val_batch, self.cfg.batch_size):
                     x = chunk.to(self.device)
                     rate = torch.full((x.shape[0],), float(a), device=self.device)
                     losses = self.model.rd_loss(x, self.model(x, rate), rate)
                     for k, v in losses.items():
-                        totals[k] = totals.get(k, 0.0) + v.item() * x.shape[0]
+                        at[k] = at.get(k, 0.0) + v.item() * x.shape[0]
+                for k, v in at.items():
+                    totals[k] = totals.get(k, 0.0) + v
+                if a in reported and len(anchors) > 1:
+                    crops = self.val_batch.shape[0]
+                    per_anchor[f"bpp@{a}"] = at["bpp"] / crops
+                    per_anchor[f"psnr@{a}"] = -10 * math.log10(max(at["mse"] / crops, 1e-10))
         n = len(anchors) * self.val_batch.shape[0]
-        return {k: v / n for k, v in totals.items()}
+        return {**{k: v / n for k, v in totals.items()}, **per_anchor}
 
     def budget_progress(self, elapsed_s: float) -> float:
         """Share of this run's budget spent: steps, or minutes where a time limit is set (whichever is further)."""

@@ -107,7 +107,6 @@ class ANFIC(AugmentedFlowCodec):
     @torch.no_grad()
     def compress(self, x: torch.Tensor, rate: float | None = None) -> dict[str, Any]:
         """Batch 1, padded to ``pad_multiple``. Also returns ``y_hat`` (ẑ2, what the decoder will have)."""
-        self.check_rate(rate)
         strings, header, decoded = self._encode(x, None)
         return {"strings": strings, "shape": {"context": self.context, **header}, "y_hat": decoded[0]}
 
@@ -116,7 +115,6 @@ class ANFIC(AugmentedFlowCodec):
         return {"context": self.context, "size": [height, width]}
 
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
-        self.check_rate(rate)
         if shape.get("context") != self.context:
             raise ModelMismatchError(
                 f"stream was coded with the {shape.get('context')!r} context path; this model decodes "

@@ -223,7 +223,6 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         """Batch 1. Strings: [depth map, then per level coarse to fine: hyper-latent, latent]. Also returns
         ``y_hat`` (decoded levels) and ``depth_map`` (given, or RD-searched); ``g_s(y_hat, depth_map)`` is the
         decoder's output."""
-        self.check_rate(rate)
         depth_map = self._check_depth_map(self.choose_depth_map(x) if depth_map is None else depth_map, x)
         strings, header, decoded = self._encode(x, self._masks(depth_map))
         shape = {"levels": self.num_levels, "granularity": self.granularity, **header}
@@ -250,7 +249,6 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         return {"levels": self.num_levels, "granularity": self.granularity, "size": [height, width]}
 
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
-        self.check_rate(rate)
         depth_map = self.stream_depth_map(strings, shape)
         return {"x_hat": self._decode(strings[1:], shape, self._masks(depth_map))}
 
@@ -260,7 +258,6 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         """Depth map, per-level masks and estimated bits (batch 1; the RD-searched map unless one is given)."""
         if x.shape[0] != 1:
             raise ValueError("mask_view takes one image (batch 1)")
-        self.check_rate(rate)
         depth_map = self._check_depth_map(self.choose_depth_map(x) if depth_map is None else depth_map, x)
         out = self._estimate(x, depth_map)
         names = [latent for latent, _ in self.level_names]

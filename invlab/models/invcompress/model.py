@@ -208,7 +208,6 @@ class InvCompress(InvlabModel):
 
     def compress(self, x: torch.Tensor, rate: float | None = None) -> dict[str, Any]:
         """Batch 1. Also returns ``y_hat``, the latent the decoder will reconstruct (tests, analysis)."""
-        self.check_rate(rate)
         out = self.latent_codec.compress(self.g_a(x))
         shape = {"context": self.context, "y": [int(v) for v in out["shape"]["y"]],
                  "z": [int(v) for v in out["shape"]["hyper"]]}
@@ -224,7 +223,6 @@ class InvCompress(InvlabModel):
                 "z": [y[0] // 4, y[1] // 4]}
 
     def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, Any]:
-        self.check_rate(rate)
         if shape.get("context") != self.context:
             raise ModelMismatchError(
                 f"stream was coded with the {shape.get('context')!r} context path; this model decodes "
