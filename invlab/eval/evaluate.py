@@ -137,8 +137,9 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
         "trained": codec.trained, "weights": weights,
         "parameters": params.pop() if len(params) == 1 else {w["file"]: w["parameters"] for w in weights},
         "variable_rate": first.variable_rate, "rate_range": list(first.rate_range), "lambdas": list(first.lambdas),
-        "context": getattr(first, "context_label", None), "config": getattr(first, "config", None),
+        "context": getattr(first, "context_label", None) or spec.context, "config": getattr(first, "config", None),
         "rdo": getattr(first, "rdo", None),  # M-ANFIC / MS-ANFIC quadtree search mode
+        "coding_switches": first.coding_switches,
         "options": options,
         "estimate": "sum of -log2 likelihoods of the eval-mode forward (MSINN: what estimate_bits sums)",
     }
@@ -260,9 +261,7 @@ def coding_path(meta: dict[str, Any]) -> str:
     """The entropy-context path and switches that produced the numbers, in words ("-" if the model has none)."""
     parts = [meta["context"]] if meta["context"] else []
     parts += [f"RD mask search {meta['rdo']}"] if meta["rdo"] else []
-    config = meta["config"] or {}
-    parts += [f"post-net {config['postnet'] or 'off'}"] if "postnet" in config else []
-    parts += [f"LRP {'on' if config['lrp'] else 'off'}"] if "lrp" in config else []
+    parts += meta.get("coding_switches", [])
     return ", ".join(parts) or "-"
 
 

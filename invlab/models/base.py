@@ -74,6 +74,12 @@ class InvlabModel(CompressionModel):
         use_invlab_coder(self)
         return super().update(scale_table=scale_table, force=force, **kwargs)
 
+    @property
+    def coding_switches(self) -> list[str]:
+        """Switches of this instance that change its numbers, in words (e.g. ``["post-net off"]``); said next to
+        every result with the context path. Override where a model has such switches."""
+        return []
+
     # ------------------------------------------------------------------ rates
     @property
     def rate_range(self) -> tuple[float, float]:

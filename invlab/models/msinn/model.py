@@ -235,6 +235,10 @@ class MSINNVRLIC(InvlabModel):
         """Estimated bits per latent (sum of -log2 likelihoods of the rounded residuals; batch 1)."""
         return self.latent_bits_map(x, rate).bits
 
+    @property
+    def coding_switches(self) -> list[str]:
+        return [f"post-net {self.config['postnet'] or 'off'}", f"LRP {'on' if self.config['lrp'] else 'off'}"]
+
     # ------------------------------------------------------------------ rate range
     @torch.no_grad()
     def widen_anchors(self, anchors: int = 12) -> None:
