@@ -135,8 +135,9 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     t = meta.get("training", {})
     if not t:
         return f"{name}: trained weights shipped (no training metadata)"
-    hours = t.get("cpu_hours")
-    threads = f"{t['threads']} threads, " if t.get("threads") else ""
+    hours = t.get("cpu_hours_total", t.get("cpu_hours"))  # every run so far, warm continuations included
+    runs = len(t.get("earlier_runs", [])) + 1
+    threads = (f"{runs} runs, " if runs > 1 else "") + (f"{t['threads']} threads, " if t.get("threads") else "")
     where = (f"{hours:.1f} CPU-hours ({threads}{t.get('precision', 'fp32')})" if hours is not None
              else f"{t.get('seconds', 0) / 3600:.1f} h on {t.get('device_name') or t.get('device')}")
     data = meta.get("data", {}).get("train", "?")

@@ -268,3 +268,14 @@ def test_convergence_study_report_from_run_logs(tmp_path):
     assert len(csv) == 5 and (tmp_path / "out" / "convergence.png").stat().st_size > 0
     row = table.set_index("arm").loc["msinn-lr1e-4"]
     assert row["CPU-min"] == 4.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 2.5 - 1))
+
+
+def test_a_warm_run_counts_the_budget_of_the_weights_it_started_from():
+    from invlab.train.export import budget_totals
+
+    earlier = {"exported": "then", "training": {"steps": 100, "wall_hours_all_runs": 1.0, "cpu_hours": 2.0,
+                                                "threads": 2, "earlier_runs": [{"wall_hours_all_runs": 0.5}]}}
+    totals = budget_totals({"wall_hours_all_runs": 3.0, "cpu_hours": 6.0}, earlier)
+    assert [r.get("steps") for r in totals["earlier_runs"]] == [None, 100]
+    assert totals["wall_hours_total"] == 4.5 and totals["cpu_hours_total"] == 8.0
+    assert budget_totals({"wall_hours_all_runs": 1.0, "cpu_hours": None}, None)["wall_hours_total"] == 1.0

@@ -148,8 +148,39 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "decode_matches_forward": exact,
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    earlier = _started_from(train_cfg, out)
+    meta["training"].update(budget_totals(meta["training"], earlier))
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
+
+
+def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The metadata of the weights a warm run started from (``--init-from W.pt --start-step S``), if it is there
+    and is those weights (its step count is S: a second export of the same run must not count them twice)."""
+    init = train_cfg.get("init_from")
+    path = Path(init) if init else None
+    if path is not None and not path.is_absolute():
+        path = REPO_ROOT / path
+    if path is None or not path.with_suffix(".json").is_file():
+        return None
+    meta = json.loads(path.with_suffix(".json").read_text())
+    return meta if meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
+
+
+def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any]:
+    """``earlier_runs`` (each run's steps, wall and CPU hours) and the totals over them and this run."""
+    runs = []
+    if earlier is not None:
+        before = earlier.get("training", {})
+        runs = list(before.get("earlier_runs", []))
+        runs.append({key: before.get(key) for key in ("steps", "wall_hours_all_runs", "cpu_hours", "threads",
+                                                        "precision", "crop", "batch_size")}
+                    | {"exported": earlier.get("exported")})
+    this = {"wall_hours_all_runs": training["wall_hours_all_runs"], "cpu_hours": training.get("cpu_hours")}
+    every = [*runs, this]
+    return {"earlier_runs": runs,
+            "wall_hours_total": round(sum(r.get("wall_hours_all_runs") or 0 for r in every), 3),
+            "cpu_hours_total": round(sum(r.get("cpu_hours") or 0 for r in every), 3)}
 
 
 def _load_crop(path: Path, size: int = 64) -> np.ndarray:
