@@ -109,3 +109,21 @@ def test_dask_sweep_equals_serial_resumes_and_survives_a_failed_job(two_images, 
     with pytest.raises(sweep.SweepError, match="1 of 3 jobs failed"):
         rd.run_rd(["jpeg"], two_images, fresh, rates=RATES, workers=2, progress=False)
     assert len(ResultCache(fresh / "cache" / "jpeg.jsonl").read()) == 2 * 3  # the other images were measured
+
+
+def _worker_environment() -> dict[str, str | None]:
+    import os
+
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+
+def test_local_cluster_workers_keep_glibc_malloc_defaults_and_our_environment_is_restored():
+    """Dask's default MALLOC_TRIM_THRESHOLD_ made every measurement ~5x slower on a worker (every tensor a fresh
+    mmap); the workers must not get it, and the nanny's variables must not stay in this process's environment."""
+    import os
+
+    before = dict(os.environ)
+    with sweep.dask_client(workers=2, threads_per_worker=1) as client:
+        seen = list(client.run(_worker_environment).values())
+    assert seen == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}] * 2
+    assert dict(os.environ) == before
