@@ -59,13 +59,14 @@ class LearnedCodec(Codec):
     def _rate_space(self) -> RateSpace:
         return rate_space_of(self.name, self.pretrained)
 
-    def _key(self, rate: float) -> int | None:
-        """Which loaded model codes ``rate``: its weight index (fixed-rate family with several files), else None."""
-        return int(self.rate_space.check(rate, self.name)) if self._per_rate_weights else None
-
     def model(self, rate: float) -> InvlabModel:
         """The model that codes at ``rate`` (loaded once, cached)."""
-        key = self._key(rate)
+        return self._model_at(self.rate_space.check(rate, self.name))
+
+    def _model_at(self, rate: float) -> InvlabModel:
+        """:meth:`model` for a rate already checked: the weight index's file (fixed-rate family with several
+        files), else the one model."""
+        key = int(rate) if self._per_rate_weights else None
         if key not in self._models:
             model = load_model(self.name, pretrained=self.pretrained, rate_index=key, **self.overrides)
             self._models[key] = model.to(self.device)
@@ -73,13 +74,15 @@ class LearnedCodec(Codec):
 
     def max_pixels(self, rate: float) -> int:
         """The largest image this codec codes within its memory budget (and the container's limit)."""
-        per_pixel = self.model(rate).decode_bytes_per_pixel
-        return int(min(MAX_PIXELS, self.memory_budget_mb * 2**20 / per_pixel))
+        return self._max_pixels_of(self.model(rate))
 
-    def _check_pixels(self, height: int, width: int, rate: float) -> None:
-        limit = self.max_pixels(rate)
+    def _max_pixels_of(self, model: InvlabModel) -> int:
+        return int(min(MAX_PIXELS, self.memory_budget_mb * 2**20 / model.decode_bytes_per_pixel))
+
+    def _check_pixels(self, height: int, width: int, model: InvlabModel) -> None:
+        limit = self._max_pixels_of(model)
         if height * width > limit:
-            need = height * width * self.model(rate).decode_bytes_per_pixel / 2**20
+            need = height * width * model.decode_bytes_per_pixel / 2**20
             raise InvalidHeaderError(
                 f"a {width}x{height} image needs about {need:.0f} MB of memory to decode with {self.name}, above "
                 f"the {self.memory_budget_mb:.0f} MB budget ({limit / 1e6:.1f} MP); raise INVLAB_MEMORY_BUDGET_MB "
@@ -88,7 +91,9 @@ class LearnedCodec(Codec):
 
     def model_rate(self, rate: float) -> float | None:
         """What the model's ``compress``/``decompress`` get: the checked rate (variable rate), else None."""
-        rate = self.rate_space.check(rate, self.name)
+        return self._model_rate_at(self.rate_space.check(rate, self.name))
+
+    def _model_rate_at(self, rate: float) -> float | None:
         return rate if self.rate_space.continuous else None
 
     # ------------------------------------------------------------------ coding
@@ -109,10 +114,10 @@ class LearnedCodec(Codec):
         """The file and the padded reconstruction (the decoder's output, computed here so that the file can
         carry its checksum: models that reconstruct while encoding give it for free, the others decode the
         streams once in-process)."""
-        rate = self.rate_space.check(rate, self.name)
-        model = self.model(rate)
-        model_rate = self.model_rate(rate)
-        self._check_pixels(image.height, image.width, rate)
+        rate = self.rate_space.check(rate, self.name)  # once: the helpers below take the checked value
+        model = self._model_at(rate)
+        model_rate = self._model_rate_at(rate)
+        self._check_pixels(image.height, image.width, model)
         x = to_tensor(image.rgb).to(self.device)
         x_pad, _ = pad_to_multiple(x, model.pad_multiple)
         native = getattr(model, "reconstructs_at_encoder", False)
@@ -147,16 +152,16 @@ class LearnedCodec(Codec):
         if f.model != self.name:
             raise ModelMismatchError(f"file was made by model {f.model!r}, not {self.name!r}")
         try:
-            model = self.model(f.rate)
-            model_rate = self.model_rate(f.rate)
+            rate = self.rate_space.check(f.rate, self.name)
         except RateError as err:
             raise InvalidHeaderError(f"the file's rate is invalid for {self.name}: {err}") from None
+        model, model_rate = self._model_at(rate), self._model_rate_at(rate)
         if f.weights_hash != model.weights_hash:
             raise ModelMismatchError(
                 f"file was made by other weights of {f.model!r} (hash {f.weights_hash.hex()}, "
                 f"loaded {model.weights_hash.hex()})"
             )
-        self._check_pixels(f.height, f.width, f.rate)
+        self._check_pixels(f.height, f.width, model)
         streams = list(f.streams)
         has_alpha = f.meta.get("alpha", False)
         if has_alpha not in (True, False) or not set(f.meta) <= {"shape", "alpha"}:
