@@ -111,10 +111,7 @@ def test_invlab_imports_are_acyclic():
 FAMILIES = {
     "invlab.models.anf": "anf",
     "invlab.models.msinn": "msinn",
-    "invlab.models.postnet": "msinn",
-    "invlab.entropy.msinn_context": "msinn",
     "invlab.models.invcompress": "invcompress",
-    "invlab.models.invcompress_layers": "invcompress",
 }
 
 

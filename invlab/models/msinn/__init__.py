@@ -1,7 +1,8 @@
 """MSINN-VRLIC (Tu et al., IEEE TMM 2025): one bijective multi-scale INN whose rate moves continuously.
 
 The declarations (read by the registry without torch); the network is in :mod:`.model`, its post-net in
-:mod:`.postnet`, its per-slice context coder in :mod:`invlab.entropy.msinn_context`.
+:mod:`.postnet`, its per-slice context networks in
+:mod:`.context`.
 """
 
 from invlab.models.registry import ModelSpec, lazy_attribute

@@ -38,7 +38,6 @@ from torch import nn
 
 from invlab.entropy.checkerboard import anchor_mask
 from invlab.entropy.gain import GainTable
-from invlab.entropy.msinn_context import SliceEntropyModel
 from invlab.entropy.residual import ResidualCoder, ResidualLikelihoodCoder, ResidualRansDecoder, ResidualRansEncoder
 from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
@@ -46,6 +45,7 @@ from invlab.flows.units import residual_conditioner
 from invlab.layers import ChannelsLast
 from invlab.models.base import InvlabModel, eval_mode
 from invlab.models.msinn import LAMBDAS_12
+from invlab.models.msinn.context import SliceEntropyModel
 from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
 
 #: channels of y1 ... y5

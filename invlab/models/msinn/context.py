@@ -2,7 +2,7 @@
 
 A *slice* is one latent (y5 ... y1). :class:`SliceEntropyModel` holds its networks (channel context,
 multistage spatial context, parameter fusion, latent residual prediction). The walk that visits the
-slices lives in :mod:`invlab.models.msinn`; the coders it plugs in (training, rANS encoding, rANS
+slices lives in :mod:`.model`; the coders it plugs in (training, rANS encoding, rANS
 decoding) are :mod:`invlab.entropy.residual`'s.
 """
 
