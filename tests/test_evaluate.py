@@ -60,6 +60,7 @@ def test_outputs_fields_and_overhead_from_real_bytes(crops, tmp_path, monkeypatc
     meta = data["meta"]
     assert meta["trained"] is False and meta["family"] == "tiny" and meta["parameters"] > 0
     assert len(meta["weights"][0]["weights_hash"]) == 16 and meta["weights"][0]["file"] is None
+    assert meta["weights"][0]["training_cpu_hours"] is None  # no weights, no budget (not a made-up zero)
     assert meta["threads"] == 1 and meta["torch"] == torch.__version__ and meta["date"] and meta["command"]
     assert data["bd"] == {} and "not Kodak" in data["bd_note"]  # Kodak anchors only for Kodak
     assert len(load_curve(path).bpp) == 5  # the RD tools read it

@@ -113,3 +113,25 @@ def test_report_passes_over_other_json_and_takes_a_result_file_as_anchor(tmp_pat
     text = render(tmp_path, anchor=str(kodak / "ours.json"))
     assert "**kodak**" in text and "reencoding" not in text
     assert "| ours | 8 |" in text and "| 0.00 |" in text  # BD of a curve against itself
+
+
+def _fake_result(folder: Path, name: str, weights: list[dict] | None, trained: bool = True) -> None:
+    meta = {"trained": trained, **({"weights": weights} if weights is not None else {})}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({
+        "name": name, "description": "", "meta": meta,
+        "results": {"bpp": [0.2, 0.5, 1.0], "psnr-rgb": [29.0, 32.0, 35.0]}}))
+
+
+def test_a_learned_models_training_budget_is_in_the_table_and_the_legend(tmp_path: Path):
+    kodak = tmp_path / "kodak"
+    _fake_result(kodak, "family-eval", [{"training_steps": 1000, "training_cpu_hours": 1.25},
+                                        {"training_steps": 500, "training_cpu_hours": 0.5}])
+    _fake_result(kodak, "flow-eval", [{"training_steps": 200, "training_cpu_hours": None}])
+    _fake_result(kodak, "jpeg", None)  # a classical codec: no weights, no budget
+    table = results_table(kodak, published=())
+    assert table.loc["family-eval", "training"] == "2 files, 1.8 CPU-h, 1,500 steps"
+    assert table.loc["flow-eval", "training"] == "200 steps"  # what is unknown is not made up
+    assert table.loc["jpeg", "training"] == "-"
+    names = [t.name for t in rd_figure(collect_curves(kodak, anchors=["vtm"])).data if t.showlegend is not False]
+    assert "family-eval (2 files, 1.8 CPU-h, 1,500 steps)" in names and "jpeg" in names

@@ -47,6 +47,7 @@ class Curve:
     ms_ssim: np.ndarray | None = None
     description: str = ""
     source: str = ""
+    training: str = ""  # a learned model's training budget ("8.9 CPU-h, 11,646 steps"); "" for the others
 
 
 def load_curve(path: str | Path, name: str | None = None) -> Curve:
@@ -66,7 +67,25 @@ def load_curve(path: str | Path, name: str | None = None) -> Curve:
         ms_ssim=None if ms is None else np.asarray(ms, float)[order],
         description=data.get("description", ""),
         source=_display_path(path),
+        training=training_budget(data.get("meta", {})),
     )
+
+
+def training_budget(meta: dict) -> str:
+    """The training budget behind an ``invlab evaluate`` result, from its ``meta["weights"]`` (summed over a
+    fixed-rate family's weight files): e.g. "8.9 CPU-h, 11,646 steps" or "4 files, 6.0 CPU-h, 20,000 steps";
+    "" where the result says nothing of training (classical codecs, published curves)."""
+    weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
+    if not weights or not meta.get("trained", True):
+        return "untrained" if weights else ""
+    steps = [w.get("training_steps") for w in weights]
+    hours = [w.get("training_cpu_hours") for w in weights]
+    parts = [f"{len(weights)} files"] if len(weights) > 1 else []
+    if all(h is not None for h in hours):
+        parts.append(f"{sum(hours):.1f} CPU-h")
+    if all(n is not None for n in steps):
+        parts.append(f"{sum(steps):,} steps")
+    return ", ".join(parts)
 
 
 def _display_path(path: Path) -> str:

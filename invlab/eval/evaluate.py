@@ -127,6 +127,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
             "rates": model_rates, "file": Path(file).name if file else None,
             "weights_hash": model.weights_hash.hex(), "shipped_weights_hash": shipped.get("weights_hash"),
             "git_commit": shipped.get("git_commit"), "training_steps": shipped.get("training", {}).get("steps"),
+            "training_cpu_hours": _cpu_hours(shipped.get("training", {})),
             "exported": shipped.get("exported"), "parameters": count_parameters(model),
         })
     models = [model for model, _ in served.values()]
@@ -154,6 +155,12 @@ def _environment(threads: int) -> dict[str, Any]:
             "torch": torch.__version__, "compressai": compressai.__version__, "python": platform.python_version(),
             "code_commit": git_commit(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
+
+
+def _cpu_hours(training: dict[str, Any]) -> float | None:
+    """CPU-hours of every run behind a weight file (warm continuations included), from its metadata."""
+    hours = training.get("cpu_hours_total", training.get("cpu_hours"))
+    return None if hours is None else float(hours)
 
 
 # ---------------------------------------------------------------------- the run

@@ -36,6 +36,8 @@ def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple
                               "bpp range": [f"{c.bpp.min():.3f}-{c.bpp.max():.3f}" for c in curves.values()]})
         table = table.set_index("codec")
     table.insert(2, "PSNR range (dB)", [f"{c.psnr.min():.2f}-{c.psnr.max():.2f}" for c in curves.values()])
+    if any(c.training for c in curves.values()):
+        table.insert(3, "training", [c.training or "-" for c in curves.values()])
     return table.round({k: v for k, v in BD_DIGITS.items() if k in table}) if rounded else table
 
 

@@ -44,19 +44,26 @@ def collect_curves(results_dir: str | Path, anchors: Sequence[str] = DEFAULT_ANC
     return curves
 
 
+def legend_label(name: str, curve: Curve) -> str:
+    """``name``, with a learned model's training budget: "msinn-mini-eval (8.9 CPU-h, 11,646 steps)"."""
+    return f"{name} ({curve.training})" if curve.training else name
+
+
 def _is_anchor(curve: Curve) -> bool:
     return "data/anchors" in curve.source.replace("\\", "/")
 
 
 def rd_figure(curves: dict[str, Curve], title: str = "Kodak") -> go.Figure:
-    """Two panels: PSNR-RGB and MS-SSIM-RGB (in dB, -10 log10(1 - MS-SSIM)) against bpp; anchors dashed."""
+    """Two panels: PSNR-RGB and MS-SSIM-RGB (in dB, -10 log10(1 - MS-SSIM)) against bpp; anchors dashed; a
+    learned model's legend entry states its training budget."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-RGB", "MS-SSIM-RGB"))
     for i, (name, c) in enumerate(curves.items()):
         style = {"dash": "dash" if _is_anchor(c) else "solid", "color": _colour(i)}
-        fig.add_trace(go.Scatter(x=c.bpp, y=c.psnr, name=name, legendgroup=name, mode="lines+markers", line=style),
-                      1, 1)
+        label = legend_label(name, c)
+        fig.add_trace(go.Scatter(x=c.bpp, y=c.psnr, name=label, legendgroup=name, mode="lines+markers",
+                                 line=style), 1, 1)
         if c.ms_ssim is not None and np.isfinite(c.ms_ssim).any():
-            fig.add_trace(go.Scatter(x=c.bpp, y=-10 * np.log10(1 - c.ms_ssim), name=name, legendgroup=name,
+            fig.add_trace(go.Scatter(x=c.bpp, y=-10 * np.log10(1 - c.ms_ssim), name=label, legendgroup=name,
                                      showlegend=False, mode="lines+markers", line=style), 1, 2)
     fig.update_xaxes(title_text="bpp")
     fig.update_yaxes(title_text="PSNR (dB)", row=1, col=1)
@@ -87,7 +94,7 @@ def export_figures(curves: dict[str, Curve], out_dir: str | Path, stem: str = "r
     axes = fig.subplots(1, 2)
     for i, (name, c) in enumerate(curves.items()):
         keep = c.bpp <= max_bpp if max_bpp else np.ones_like(c.bpp, bool)
-        kw = {"label": name, "color": PALETTE[i % len(PALETTE)], "marker": ".",
+        kw = {"label": legend_label(name, c), "color": PALETTE[i % len(PALETTE)], "marker": ".",
               "linestyle": "--" if _is_anchor(c) else "-"}
         axes[0].plot(c.bpp[keep], c.psnr[keep], **kw)
         if c.ms_ssim is not None and np.isfinite(c.ms_ssim).any():
