@@ -14,7 +14,9 @@ from invlab.eval.reencode import (
     describe_estimate,
     duration,
     estimate_study,
+    first_bpp,
     open_codec,
+    rate_for_bpp,
     reencode_study,
     run_study,
     summarise,
@@ -114,3 +116,41 @@ def test_notebook_runs_in_quick_mode():
     NotebookClient(nb, timeout=120, kernel_name="python3", resources=resources).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert UNTRAINED in outputs
+
+
+class _BytesCodec:
+    """A stand-in codec whose file has ``size(rate)`` bytes: the search is checked against a known answer."""
+
+    def __init__(self, space, size):
+        self.rate_space, self.size, self.encodes = space, size, 0
+
+    def encode(self, rgb, rate):
+        self.encodes += 1
+        return b"x" * int(self.size(rate))
+
+
+def test_rate_for_bpp_finds_the_nearest_setting_in_every_kind_of_rate_space(small_rgb):
+    from invlab.codecs.registry import get_codec
+    from invlab.rates import RateSpace, anchor_space, weight_index_space
+
+    jpeg = get_codec("jpeg")
+    every = {q: first_bpp(jpeg, small_rgb, q) for q in range(1, 101)}
+    target = float(np.median(list(every.values())))
+    rate, value = rate_for_bpp(jpeg, small_rgb, target)
+    assert abs(value - target) == pytest.approx(min(abs(v - target) for v in every.values()))  # a whole quality
+    pixels = small_rgb.shape[0] * small_rgb.shape[1]
+    qp = RateSpace("QP", 0, 51, 30, integer=True, sweep=(40.0, 30.0, 20.0))  # higher QP = fewer bits
+    codec = _BytesCodec(qp, lambda r: pixels * 4 / (r + 1))
+    rate, value = rate_for_bpp(codec, small_rgb, 1.0)
+    assert rate == 31 and codec.encodes <= 10  # 8*4/(r+1) = 1 at r = 31
+    flow = _BytesCodec(anchor_space(8), lambda r: pixels * (0.1 + 0.2 * r) / 8)
+    rate, value = rate_for_bpp(flow, small_rgb, 0.8)
+    assert abs(value / 0.8 - 1) <= 0.02 and rate == pytest.approx(3.5, abs=0.05)
+    files = _BytesCodec(weight_index_space([0, 1, 2, 3]), lambda r: pixels * (r + 1) / 8)
+    assert rate_for_bpp(files, small_rgb, 2.2) == (1.0, 2.0) and files.encodes == 4
+
+
+def test_study_at_matched_bpp_records_the_target(small_rgb):
+    _, summary = run_study(["jpeg", "webp"], {"crop": small_rgb}, generations=1, match_bpp=1.0, progress=False)
+    assert list(summary["target_bpp"]) == [1.0, 1.0]
+    assert (abs(summary["bpp@1"] - 1.0) < 0.5).all()  # both started near 1 bpp, whatever their own scales

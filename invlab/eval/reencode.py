@@ -4,6 +4,7 @@ Every generation goes through real bitstreams and the codec's 8-bit decode. Repo
 (file bytes), PSNR against the original and against the previous generation.
 
     invlab reencode --codecs tiny-flow,jpeg --images data/kodak --generations 50
+    invlab reencode --codecs msinn-mini,jpeg,webp --images data/kodak/kodim04.png --match-bpp 0.5
 """
 
 from __future__ import annotations
@@ -86,6 +87,47 @@ def default_rate(codec: Codec) -> float:
     return codec.rates[len(codec.rates) // 2]
 
 
+def first_bpp(codec: Codec, rgb: np.ndarray, rate: float) -> float:
+    """bpp of one real file of ``rgb`` at ``rate`` (the first generation's)."""
+    return bpp(len(codec.encode(np.ascontiguousarray(rgb, dtype=np.uint8), rate)), *rgb.shape[:2])
+
+
+def rate_for_bpp(codec: Codec, rgb: np.ndarray, target: float, tolerance: float = 0.01,
+                 max_encodes: int = 14) -> tuple[float, float]:
+    """The rate setting whose first generation of ``rgb`` lands nearest ``target`` bpp, and that bpp.
+
+    Real encodes, searched by bisection along the codec's rate space (its sweep runs from fewest to most bits,
+    so the direction of a QP is known): every setting of a weight-index family, whole numbers for a quality or
+    QP, a real rate for a variable-rate model (stopping within ``tolerance`` of the target or after
+    ``max_encodes``). The re-encoding study compares codecs at matched starting bpp with it."""
+    space = codec.rate_space
+    tried: dict[float, float] = {}
+
+    def at(rate: float) -> float:
+        if rate not in tried:
+            tried[rate] = first_bpp(codec, rgb, rate)
+        return tried[rate]
+
+    if space.choices is not None:
+        for rate in space.choices:
+            at(float(rate))
+    else:
+        sweep = space.sweep or (space.low, space.high)
+        fewer, more = (space.low, space.high) if sweep[-1] >= sweep[0] else (space.high, space.low)
+        for _ in range(max_encodes):
+            if space.integer and abs(more - fewer) <= 1:
+                at(fewer), at(more)
+                break
+            middle = (fewer + more) / 2
+            middle = float(math.floor(middle) if space.integer else middle)
+            value = at(middle)
+            if abs(value / target - 1) <= tolerance and not space.integer:
+                break
+            fewer, more = (middle, more) if value < target else (fewer, middle)
+    rate = min(tried, key=lambda r: (abs(tried[r] - target), r))
+    return rate, tried[rate]
+
+
 def time_generation(codec: Codec, rgb: np.ndarray, rate: float) -> float:
     """Wall seconds of one generation (encode + decode) of ``rgb``."""
     t0 = time.perf_counter()
@@ -138,9 +180,12 @@ def describe_estimate(estimate: pd.DataFrame, images: dict[str, np.ndarray], gen
 
 
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
-              rates: dict[str, float] | None = None, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+              rates: dict[str, float] | None = None, progress: bool = True, match_bpp: float | None = None,
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run.
 
+    A codec codes at ``rates[name]`` if given, else (``match_bpp``) at the setting whose first generation of
+    each image lands nearest ``match_bpp`` bpp (:func:`rate_for_bpp`), else at the middle of its sweep.
     ``progress`` shows a tqdm bar over every generation of every codec and image."""
     rows, summaries = [], []
     bar = tqdm(total=len(names) * len(images) * generations, desc="re-encoding", unit="gen", disable=not progress)
@@ -149,12 +194,16 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
         if codec is None:
             summaries.append({"codec": name, "label": label})
             continue
-        rate = (rates or {}).get(name, default_rate(codec))
         for image_name, rgb in images.items():
             bar.set_postfix_str(f"{name} · {image_name}")
+            rate = (rates or {}).get(name)
+            if rate is None:
+                rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp)[0]
             df = reencode_study(codec, rgb, rate, generations, on_generation=bar.update)
             rows.append(df.assign(codec=name, label=label, image=image_name, rate=rate))
-            summaries.append({"codec": name, "label": label, "image": image_name, "rate": rate, **summarise(df)})
+            matched = {} if match_bpp is None or name in (rates or {}) else {"target_bpp": match_bpp}
+            summaries.append({"codec": name, "label": label, "image": image_name, "rate": rate, **matched,
+                              **summarise(df)})
     bar.close()
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame(summaries)
 
@@ -184,7 +233,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, nargs="+", help="image files or folders")
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--rate", action="append", default=[], metavar="CODEC=RATE",
-                        help="rate setting per codec (default: the middle of its sweep)")
+                        help="rate setting per codec (default: --match-bpp's, else the middle of its sweep)")
+    parser.add_argument("--match-bpp", type=float, metavar="BPP",
+                        help="start every codec (without --rate) at the setting whose first generation of each "
+                             "image is nearest BPP (found by real encodes)")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
     parser.add_argument("--force", action="store_true", help="replace the results of an earlier study in --out")
 
@@ -196,7 +248,9 @@ def run(args: argparse.Namespace) -> int:
     paths = [p for item in args.images for p in (list_images(item) if Path(item).is_dir() else [Path(item)])]
     images = {p.stem: load_image(p).rgb for p in paths}
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
-    rows, summary = run_study(args.codecs.split(","), images, args.generations, rates)
+    if args.match_bpp is not None and not args.match_bpp > 0:
+        raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
+    rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp)
     out.mkdir(parents=True, exist_ok=True)
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
