@@ -144,5 +144,10 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     family = meta.get("family", "")
     paper = PAPER_BUDGET.get(family, "")
     more = f" — {len(files)} weight files" if len(files) > 1 else ""
+    base = t.get("fine_tuned_from")
+    if base:
+        index = f" index {base['rate_index']}" if base.get("rate_index") is not None else ""
+        hours_before = f", {base['cpu_hours_total']:.1f} CPU-hours" if base.get("cpu_hours_total") is not None else ""
+        more = f" — fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours_before})" + more
     return (f"{name}: trained {where}, {t.get('steps', 0):,} steps, {t.get('samples_seen', 0):,} samples of "
             f"'{data}'" + (f" ({paper})" if paper else "") + more)

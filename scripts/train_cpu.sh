@@ -8,7 +8,8 @@
 # Continues, in this order: the run's stable.pt / last.pt in ~/.cache/invlab/runs/RUN (exact), else the committed
 # weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata), else from scratch.
 # DATA / VAL (default ../shared/data/{train,val}) and THREADS (default 2) may be set. The log goes to
-# ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once.
+# ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
+# (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: train_cpu.sh MODEL MINUTES [options]}
@@ -33,8 +34,14 @@ if [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] && [ -f "$we
 fi
 mkdir -p "$HOME/.cache/invlab/logs"
 log=$HOME/.cache/invlab/logs/$run-$(date +%Y%m%d-%H%M).txt
-OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS setsid nohup nice -n 5 .venv/bin/invlab train "$model" \
-  --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr 5e-4 --precision bf16 --schedule wsd \
-  --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500 \
-  --time-limit "$minutes" --no-progress "${warm[@]}" "$@" > "$log" 2>&1 < /dev/null &
+command=(.venv/bin/invlab train "$model"
+  --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr 5e-4 --precision bf16 --schedule wsd
+  --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500
+  --time-limit "$minutes" --no-progress "${warm[@]}" "$@")
+if [ "${WAIT:-0}" = 1 ]; then
+  echo "train_cpu: $run training for $minutes min (log $log, run folder $runs/$run)"
+  OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS nice -n 5 "${command[@]}" > "$log" 2>&1 < /dev/null
+  exit
+fi
+OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS setsid nohup nice -n 5 "${command[@]}" > "$log" 2>&1 < /dev/null &
 echo "train_cpu: $run training for $minutes min in the background (PID $!), log $log, run folder $runs/$run"

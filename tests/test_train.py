@@ -270,6 +270,28 @@ def test_convergence_study_report_from_run_logs(tmp_path):
     assert row["CPU-min"] == 4.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 2.5 - 1))
 
 
+def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkeypatch):
+    import json
+
+    from invlab.train.export import _init_metadata, _started_from, fine_tune_record
+    from invlab.weights import budget_line
+
+    base = {"model": "bmshj2018-hyperprior-mini", "rate_index": 2, "weights_hash": "ab",
+            "training": {"steps": 5000, "cpu_hours_total": 1.5}}
+    (tmp_path / "q2.json").write_text(json.dumps(base))
+    cfg = {"init_from": str(tmp_path / "q2.pt"), "start_step": 0}  # another λ, from step 0: a fine-tune
+    assert _started_from(cfg, tmp_path / "q3.pt") is None and _init_metadata(cfg) == base
+    record = fine_tune_record(base)
+    assert record == {"model": "bmshj2018-hyperprior-mini", "rate_index": 2, "weights_hash": "ab", "steps": 5000,
+                      "cpu_hours_total": 1.5}
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path))
+    (tmp_path / "bmshj2018-hyperprior-mini-q3.pt").write_bytes(b"")
+    (tmp_path / "bmshj2018-hyperprior-mini-q3.json").write_text(json.dumps(
+        {"family": "baselines", "training": {"steps": 800, "cpu_hours_total": 0.4, "fine_tuned_from": record}}))
+    line = budget_line("bmshj2018-hyperprior-mini", 3)
+    assert "0.4 CPU-hours" in line and "fine-tuned from bmshj2018-hyperprior-mini index 2 (5,000 steps, 1.5" in line
+
+
 def test_a_warm_run_counts_the_budget_of_the_weights_it_started_from():
     from invlab.train.export import budget_totals
 

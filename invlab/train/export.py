@@ -150,21 +150,37 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
     }
     earlier = _started_from(train_cfg, out)
     meta["training"].update(budget_totals(meta["training"], earlier))
+    base = _init_metadata(train_cfg) if earlier is None else None
+    if base is not None:  # a fine-tune (e.g. another λ from a trained rate): its start is not counted as its runs
+        meta["training"]["fine_tuned_from"] = fine_tune_record(base)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
 
-def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
-    """The metadata of the weights a warm run started from (``--init-from W.pt --start-step S``), if it is there
-    and is those weights (its step count is S: a second export of the same run must not count them twice)."""
+def _init_metadata(train_cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata JSON beside the ``--init-from`` weights, if there is one."""
     init = train_cfg.get("init_from")
     path = Path(init) if init else None
     if path is not None and not path.is_absolute():
         path = REPO_ROOT / path
     if path is None or not path.with_suffix(".json").is_file():
         return None
-    meta = json.loads(path.with_suffix(".json").read_text())
-    return meta if meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
+    return json.loads(path.with_suffix(".json").read_text())
+
+
+def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The metadata of the weights a warm run started from (``--init-from W.pt --start-step S``), if it is there
+    and is those weights (its step count is S: a second export of the same run must not count them twice)."""
+    meta = _init_metadata(train_cfg)
+    return meta if meta is not None and meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
+
+
+def fine_tune_record(base: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tune started from (another weight file, e.g. another λ of the family): named, with its budget,
+    kept apart from this file's own runs so that a family's files summed count the shared start once."""
+    t = base.get("training", {})
+    return {"model": base.get("model"), "rate_index": base.get("rate_index"), "weights_hash": base.get("weights_hash"),
+            "steps": t.get("steps"), "cpu_hours_total": t.get("cpu_hours_total", t.get("cpu_hours"))}
 
 
 def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any]:
