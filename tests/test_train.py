@@ -88,10 +88,15 @@ def test_resume_is_exact_and_time_limit_checkpoints(crops, tmp_path):
 
     a, b = straight.model.state_dict(), resumed.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    def untimed(run: str) -> list[dict]:  # wall-clock seconds differ; every measured value must not
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in _log(tmp_path / run)]
+    def untimed(run: str) -> list[dict]:  # wall-clock and CPU seconds differ; every measured value must not
+        return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds")} for r in _log(tmp_path / run)
+                if r.get("at") != "time_limit"]
 
     assert untimed("a") == untimed("b")
+    ends = [r for r in _log(tmp_path / "b") if r.get("at") == "time_limit"]
+    assert [(r["split"], r["step"]) for r in ends] == [("val", 1)]  # a run that stops early validates its end
+    cpu = [r["cpu_seconds"] for r in _log(tmp_path / "b") if r["split"] == "train"]  # the study's CPU-minutes
+    assert cpu == sorted(cpu) and all(c >= 0 for c in cpu)  # carried across the resume, never reset
 
 
 def test_export_then_load_model_round_trip(crops, kodak_small, tmp_path, monkeypatch):
@@ -260,14 +265,16 @@ def test_convergence_study_report_from_run_logs(tmp_path):
     runs = tmp_path / "runs"
     for arm, losses in (("msinn-base", [3.0, 2.5]), ("msinn-lr1e-4", [3.2, 2.9])):
         (runs / arm).mkdir(parents=True)
+        cpu = {"cpu_seconds": 90.0} if arm == "msinn-lr1e-4" else {}  # a log with CPU time: that is the axis
         lines = [json.dumps({"step": 100 * (i + 1), "split": "val", "seconds": 60.0 * (i + 1), "loss": loss,
-                             "bpp": 1.0, "psnr": 30.0}) for i, loss in enumerate(losses)]
+                             "bpp": 1.0, "psnr": 30.0, **{k: v * (i + 1) for k, v in cpu.items()}})
+                 for i, loss in enumerate(losses)]
         (runs / arm / "log.jsonl").write_text("\n".join(lines) + '\n{"torn')
     table = study.report(runs, tmp_path / "out", threads=2)
     csv = (tmp_path / "out" / "convergence.csv").read_text().splitlines()
     assert len(csv) == 5 and (tmp_path / "out" / "convergence.png").stat().st_size > 0
     row = table.set_index("arm").loc["msinn-lr1e-4"]
-    assert row["CPU-min"] == 4.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 2.5 - 1))
+    assert row["CPU-min"] == 3.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 3.0 - 1))
 
 
 def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkeypatch):

@@ -9,7 +9,9 @@ Every arm validates on the same fixed 128² centre crops (``--val-crop``), so th
 ``<out>/convergence.csv`` (every validation record of every arm: CPU-minutes, loss, bpp, PSNR, and bpp/PSNR at
 the lowest, middle and highest anchor), ``<out>/convergence.md`` (each arm's last validation against its
 model's baseline arm) and ``<out>/convergence.png`` (validation loss against CPU-minutes, one panel per model).
-CPU-minutes are the run's training seconds x its threads / 60.
+CPU-minutes are the training process's CPU time (``cpu_seconds`` in its log: all its threads, so that
+other work on the machine does not count against an arm); logs from before that field use training seconds x
+threads.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ def collect(runs: Path, threads: int) -> pd.DataFrame:
                 continue
             if rec.get("split") == "val":
                 rows.append({"arm": arm.name, "model": arm.model, "question": arm.question,
-                             "cpu_minutes": round(rec["seconds"] * arm_threads / 60, 2),
+                             "cpu_minutes": round(rec["cpu_seconds"] / 60 if "cpu_seconds" in rec
+                                                  else rec["seconds"] * arm_threads / 60, 2),
                              **{k: v for k, v in rec.items() if k not in ("split", "seconds")}})
     return pd.DataFrame(rows)
 

@@ -222,6 +222,7 @@ class Trainer:
             raise ValueError(f"schedule must be multistep or wsd, not {cfg.schedule!r}")
         self.stable_path = self.run_dir / "stable.pt"
         self.spent_seconds = 0.0  # all training seconds, including decay branches that were set aside
+        self.cpu_seconds = 0.0  # this process's CPU time over the same span (all its threads; rank 0's under DDP)
         self.resumed_from: str | None = None
         if cfg.schedule == "wsd" and self.stable_path.is_file():
             self._resume(self.stable_path)
@@ -245,6 +246,7 @@ class Trainer:
             "step": self.step,
             "train_seconds": self.train_seconds,
             "spent_seconds": self.spent_seconds,
+            "cpu_seconds": self.cpu_seconds,
             "precision": self.cfg.precision,
             "threads": torch.get_num_threads(),
             "device_name": _device_name(self.device),
@@ -273,6 +275,7 @@ class Trainer:
         self.step = ckpt["step"]
         self.train_seconds = ckpt["train_seconds"]
         self.spent_seconds = ckpt.get("spent_seconds", self.train_seconds)
+        self.cpu_seconds = ckpt.get("cpu_seconds", 0.0)
         if path == self.stable_path and self.ckpt_path.is_file():  # count the set-aside decay branch too
             last = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
             self.spent_seconds = max(self.spent_seconds, last.get("spent_seconds", last["train_seconds"]))
@@ -432,6 +435,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         seconds_before, spent_before = self.train_seconds, self.spent_seconds
+        cpu_started, cpu_before = time.process_time(), self.cpu_seconds
         status = "done"
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not cfg.progress or self.rank > 0, desc=cfg.model)
         while self.step < cfg.max_steps:
@@ -442,19 +446,25 @@ class Trainer:
             elapsed = self._clock(started)
             self.train_seconds = seconds_before + elapsed
             self.spent_seconds = spent_before + elapsed
+            self.cpu_seconds = cpu_before + time.process_time() - cpu_started
             bar.update(1)
             if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                 record = {"step": self.step, "split": "train", "lr": lr, "seconds": round(self.spent_seconds, 1),
+                          "cpu_seconds": round(self.cpu_seconds, 1),
                           **({"phase": "decay"} if self.in_decay else {}), **self._mean_over_ranks(losses)}
                 self._log(record)
                 bar.set_postfix(loss=f"{record['loss']:.4f}", bpp=f"{record['bpp']:.3f}", psnr=f"{record['psnr']:.2f}")
-            if self.val_batch is not None and self.rank == 0 and (self.step % cfg.val_every == 0
+            out_of_time = cfg.time_limit_min is not None and elapsed > 60 * cfg.time_limit_min
+            if self.val_batch is not None and self.rank == 0 and (self.step % cfg.val_every == 0 or out_of_time
                                                                   or self.step == cfg.max_steps):
                 self._log({"step": self.step, "split": "val", "seconds": round(self.spent_seconds, 1),
-                           **({"phase": "decay"} if self.in_decay else {}), **self.validate()})
+                           "cpu_seconds": round(self.cpu_seconds, 1),
+                           **({"phase": "decay"} if self.in_decay else {}),
+                           **({"at": "time_limit"} if out_of_time and self.step % cfg.val_every else {}),
+                           **self.validate()})
             if self.step % cfg.ckpt_every == 0:
                 self.save_checkpoint()
-            if cfg.time_limit_min is not None and elapsed > 60 * cfg.time_limit_min:
+            if out_of_time:  # the last step was validated above: a run's curve ends where its training did
                 status = "time_limit"
                 break
         bar.close()
