@@ -17,25 +17,30 @@ tune_minutes=${3:?fine-tune minutes}
 base=${4:-2}
 shift $(( $# < 4 ? $# : 4 ))
 others=("$@")
-[ ${#others[@]} -gt 0 ] || others=(0 1 3)
+if [ ${#others[@]} -eq 0 ]; then  # default: the indices 0-3 other than the base
+  for index in 0 1 2 3; do [ "$index" = "$base" ] || others+=("$index"); done
+fi
 mkdir -p "$HOME/.cache/invlab/logs"
 log=$HOME/.cache/invlab/logs/$model-family-$(date +%Y%m%d-%H%M).txt
 
-queue() {
+queue() {  # MODEL BASE BASE_MINUTES TUNE_MINUTES INDEX...: the base must succeed; each fine-tune is on its own
+  set -uo pipefail
+  local model=$1 base=$2 base_minutes=$3 tune_minutes=$4 index
+  shift 4
   export_index() {
     OMP_NUM_THREADS=${THREADS:-2} .venv/bin/invlab train "$model" --rate-index "$1" --export --fp16 --kodak-limit 4
   }
-  WAIT=1 bash scripts/train_cpu.sh "$model" "$base_minutes" --rate-index "$base"
-  export_index "$base"
-  for index in "${others[@]}"; do
+  WAIT=1 bash scripts/train_cpu.sh "$model" "$base_minutes" --rate-index "$base" && export_index "$base" \
+    || { echo "train_family: the base run q$base failed; no fine-tunes"; return 1; }
+  for index in "$@"; do
     start=()
     [ -f "weights/$model-q$index.pt" ] || start=(--init-from "weights/$model-q$base.pt")
-    WAIT=1 bash scripts/train_cpu.sh "$model" "$tune_minutes" --rate-index "$index" "${start[@]}"
-    export_index "$index"
+    WAIT=1 bash scripts/train_cpu.sh "$model" "$tune_minutes" --rate-index "$index" "${start[@]}" \
+      && export_index "$index" || echo "train_family: q$index failed (the others go on)"
   done
   echo "train_family: done $(date)"
 }
-setsid nohup bash -c "$(declare -f queue); model=$model base=$base base_minutes=$base_minutes \
-  tune_minutes=$tune_minutes; others=(${others[*]}); queue" > "$log" 2>&1 < /dev/null &
+setsid nohup bash -c "$(declare -f queue); queue \"\$@\"" queue "$model" "$base" "$base_minutes" "$tune_minutes" \
+  "${others[@]}" > "$log" 2>&1 < /dev/null &
 echo "train_family: $model q$base for $base_minutes min, then q${others[*]} for $tune_minutes min each" \
      "in the background (PID $!), log $log"

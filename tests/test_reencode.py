@@ -121,6 +121,8 @@ def test_notebook_runs_in_quick_mode():
 class _BytesCodec:
     """A stand-in codec whose file has ``size(rate)`` bytes: the search is checked against a known answer."""
 
+    higher_is_fewer_bits = False
+
     def __init__(self, space, size):
         self.rate_space, self.size, self.encodes = space, size, 0
 
@@ -141,8 +143,12 @@ def test_rate_for_bpp_finds_the_nearest_setting_in_every_kind_of_rate_space(smal
     pixels = small_rgb.shape[0] * small_rgb.shape[1]
     qp = RateSpace("QP", 0, 51, 30, integer=True, sweep=(40.0, 30.0, 20.0))  # higher QP = fewer bits
     codec = _BytesCodec(qp, lambda r: pixels * 4 / (r + 1))
+    codec.higher_is_fewer_bits = True
     rate, value = rate_for_bpp(codec, small_rgb, 1.0)
     assert rate == 31 and codec.encodes <= 10  # 8*4/(r+1) = 1 at r = 31
+    assert rate_for_bpp(codec, small_rgb, 1000.0)[0] == 0  # beyond the range: the nearer end, exactly
+    with pytest.raises(ValueError, match="positive"):
+        rate_for_bpp(codec, small_rgb, 0.0)
     flow = _BytesCodec(anchor_space(8), lambda r: pixels * (0.1 + 0.2 * r) / 8)
     rate, value = rate_for_bpp(flow, small_rgb, 0.8)
     assert abs(value / 0.8 - 1) <= 0.02 and rate == pytest.approx(3.5, abs=0.05)

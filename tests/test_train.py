@@ -280,7 +280,7 @@ def test_convergence_study_report_from_run_logs(tmp_path):
 def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkeypatch):
     import json
 
-    from invlab.train.export import _init_metadata, _started_from, fine_tune_record
+    from invlab.train.export import _init_is, _init_metadata, _started_from, fine_tune_record
     from invlab.weights import budget_line
 
     base = {"model": "bmshj2018-hyperprior-mini", "rate_index": 2, "weights_hash": "ab",
@@ -288,6 +288,7 @@ def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkey
     (tmp_path / "q2.json").write_text(json.dumps(base))
     cfg = {"init_from": str(tmp_path / "q2.pt"), "start_step": 0}  # another λ, from step 0: a fine-tune
     assert _started_from(cfg, tmp_path / "q3.pt") is None and _init_metadata(cfg) == base
+    assert not _init_is(cfg, tmp_path / "q3.pt") and _init_is(cfg, tmp_path / "q2.pt")  # not its own start
     record = fine_tune_record(base)
     assert record == {"model": "bmshj2018-hyperprior-mini", "rate_index": 2, "weights_hash": "ab", "steps": 5000,
                       "cpu_hours_total": 1.5}

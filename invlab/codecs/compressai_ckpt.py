@@ -119,7 +119,7 @@ class CompressAICheckpointCodec(LearnedCodec):
     def trained(self) -> bool:
         return True
 
-    def model(self, rate: float) -> InvlabModel:
+    def _model_at(self, rate: float) -> InvlabModel:
         return self._net.to(self.device)
 
 

@@ -67,7 +67,7 @@ def load_curve(path: str | Path, name: str | None = None) -> Curve:
         ms_ssim=None if ms is None else np.asarray(ms, float)[order],
         description=data.get("description", ""),
         source=_display_path(path),
-        training=training_budget(data.get("meta", {})),
+        training=training_budget(data.get("meta") or {}),
     )
 
 

@@ -93,13 +93,17 @@ def first_bpp(codec: Codec, rgb: np.ndarray, rate: float) -> float:
 
 
 def rate_for_bpp(codec: Codec, rgb: np.ndarray, target: float, tolerance: float = 0.01,
-                 max_encodes: int = 14) -> tuple[float, float]:
+                 max_encodes: int = 16) -> tuple[float, float]:
     """The rate setting whose first generation of ``rgb`` lands nearest ``target`` bpp, and that bpp.
 
-    Real encodes, searched by bisection along the codec's rate space (its sweep runs from fewest to most bits,
-    so the direction of a QP is known): every setting of a weight-index family, whole numbers for a quality or
-    QP, a real rate for a variable-rate model (stopping within ``tolerance`` of the target or after
-    ``max_encodes``). The re-encoding study compares codecs at matched starting bpp with it."""
+    Real encodes, searched by bisection along the codec's rate space: every setting of a weight-index family;
+    otherwise both ends first (a target beyond them gets the nearer end), then halving the interval — whole
+    numbers for a quality or QP (``higher_is_fewer_bits`` gives the direction), a real rate for a variable-rate
+    model, stopping within ``tolerance`` (relative) of the target. At most ``max_encodes`` encodes; the
+    nearest setting tried wins (the codec need not be exactly monotone). The re-encoding study compares codecs
+    at matched starting bpp with it."""
+    if not (math.isfinite(target) and target > 0):
+        raise ValueError(f"the target bpp must be a positive number, not {target}")
     space = codec.rate_space
     tried: dict[float, float] = {}
 
@@ -112,16 +116,13 @@ def rate_for_bpp(codec: Codec, rgb: np.ndarray, target: float, tolerance: float 
         for rate in space.choices:
             at(float(rate))
     else:
-        sweep = space.sweep or (space.low, space.high)
-        fewer, more = (space.low, space.high) if sweep[-1] >= sweep[0] else (space.high, space.low)
-        for _ in range(max_encodes):
-            if space.integer and abs(more - fewer) <= 1:
-                at(fewer), at(more)
-                break
+        fewer, more = (space.high, space.low) if codec.higher_is_fewer_bits else (space.low, space.high)
+        inside = at(fewer) < target < at(more)
+        while inside and len(tried) < max_encodes and abs(more - fewer) > (1 if space.integer else 0):
             middle = (fewer + more) / 2
-            middle = float(math.floor(middle) if space.integer else middle)
+            middle = float(math.floor(middle)) if space.integer else middle
             value = at(middle)
-            if abs(value / target - 1) <= tolerance and not space.integer:
+            if not space.integer and abs(value / target - 1) <= tolerance:
                 break
             fewer, more = (middle, more) if value < target else (fewer, middle)
     rate = min(tried, key=lambda r: (abs(tried[r] - target), r))

@@ -119,9 +119,12 @@ def dask_client(workers: int = 1, threads_per_worker: int = 1, scheduler: str | 
                            env=env) as cluster,
               Client(cluster) as client):
             yield client
-    finally:
-        os.environ.clear()
-        os.environ.update(ours)
+    finally:  # undo only what changed (never an empty environment in between)
+        for key in set(os.environ) - set(ours):
+            del os.environ[key]
+        for key, value in ours.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 #: jobs submitted by the last sweep (tests: a resumed sweep submits only what is missing)

@@ -150,22 +150,35 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
     }
     earlier = _started_from(train_cfg, out)
     meta["training"].update(budget_totals(meta["training"], earlier))
-    base = _init_metadata(train_cfg) if earlier is None else None
-    if base is not None:  # a fine-tune (e.g. another λ from a trained rate): its start is not counted as its runs
-        meta["training"]["fine_tuned_from"] = fine_tune_record(base)
+    if earlier is not None and earlier.get("training", {}).get("fine_tuned_from"):  # a fine-tune, continued
+        meta["training"]["fine_tuned_from"] = earlier["training"]["fine_tuned_from"]
+    elif earlier is None and not _init_is(train_cfg, out):  # a fine-tune (e.g. another λ from a trained rate):
+        base = _init_metadata(train_cfg)                    # its start is named, not counted as its own runs
+        if base is not None:
+            meta["training"]["fine_tuned_from"] = fine_tune_record(base)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
 
-def _init_metadata(train_cfg: dict[str, Any]) -> dict[str, Any] | None:
-    """The metadata JSON beside the ``--init-from`` weights, if there is one."""
+def _init_path(train_cfg: dict[str, Any]) -> Path | None:
+    """The ``--init-from`` weights of a run (relative paths from the repository), if any."""
     init = train_cfg.get("init_from")
     path = Path(init) if init else None
-    if path is not None and not path.is_absolute():
-        path = REPO_ROOT / path
+    return REPO_ROOT / path if path is not None and not path.is_absolute() else path
+
+
+def _init_metadata(train_cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata JSON beside the ``--init-from`` weights, if there is one."""
+    path = _init_path(train_cfg)
     if path is None or not path.with_suffix(".json").is_file():
         return None
     return json.loads(path.with_suffix(".json").read_text())
+
+
+def _init_is(train_cfg: dict[str, Any], out: Path) -> bool:
+    """Whether the run started from ``out`` itself (a warm continuation exported again over its start)."""
+    path = _init_path(train_cfg)
+    return path is not None and path.resolve() == Path(out).resolve()
 
 
 def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:

@@ -279,6 +279,7 @@ class Trainer:
         if path == self.stable_path and self.ckpt_path.is_file():  # count the set-aside decay branch too
             last = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
             self.spent_seconds = max(self.spent_seconds, last.get("spent_seconds", last["train_seconds"]))
+            self.cpu_seconds = max(self.cpu_seconds, last.get("cpu_seconds", 0.0))
         _set_rng_state(ckpt["rng"])
         self.resumed_from = str(path)
         self._truncate_log()
