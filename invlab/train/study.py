@@ -24,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from invlab.weights import REPO_ROOT
@@ -116,7 +117,8 @@ def collect(runs: Path, threads: int) -> pd.DataFrame:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Each arm's last validation, and its loss against its baseline arm's at the same CPU-minutes."""
+    """Each arm's last validation, and its loss against its baseline arm's at the same CPU-minutes (interpolated
+    between the baseline's validations; its last one where the arm ran longer)."""
     arms = {a.name: a for a in ARMS}
     last = df.sort_values("cpu_minutes").groupby("arm").tail(1).set_index("arm")
     rows = []
@@ -126,9 +128,10 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                "val loss": rec["loss"], "bpp": rec["bpp"], "PSNR": rec["psnr"]}
         if arm.baseline and arm.baseline in last.index:
             base = df[df.arm == arm.baseline].sort_values("cpu_minutes")
-            at = base[base.cpu_minutes <= rec["cpu_minutes"]].tail(1)
-            if len(at):
-                row["loss vs baseline %"] = 100 * (rec["loss"] / at["loss"].iloc[0] - 1)
+            if base.cpu_minutes.iloc[0] <= rec["cpu_minutes"]:  # the baseline's loss at the same CPU-minutes,
+                # linear between its validations (its last one where the arm ran longer)
+                at = float(np.interp(rec["cpu_minutes"], base.cpu_minutes, base.loss))
+                row["loss vs baseline %"] = 100 * (rec["loss"] / at - 1)
         rows.append(row)
     return pd.DataFrame(rows)
 
