@@ -274,6 +274,13 @@ def test_convergence_study_report_from_run_logs(tmp_path):
     csv = (tmp_path / "out" / "convergence.csv").read_text().splitlines()
     assert len(csv) == 5 and (tmp_path / "out" / "convergence.png").stat().st_size > 0
     row = table.set_index("arm").loc["msinn-lr1e-4"]
+    for arm, loss, cpu in (("hyperprior-base", 1.1, 1.0), ("hyperprior-fp32", 1.0, 2.0)):  # bf16 vs fp32
+        (runs / arm).mkdir(parents=True)
+        (runs / arm / "log.jsonl").write_text("\n".join(json.dumps(
+            {"step": step, "split": "train", "seconds": 1.0, "cpu_seconds": cpu * step, "loss": loss})
+            for step in (25, 50, 75)) + "\n")
+    precision = study.precision_table(runs).set_index("model").loc["bmshj2018-hyperprior-mini"]
+    assert precision["train loss bf16 vs fp32 %"] == pytest.approx(10.0) and precision["bf16 speed-up"] == 2.0
     # the baseline at 3.0 CPU-minutes: halfway between its validations at 2.0 (3.0) and 4.0 (2.5)
     assert row["CPU-min"] == 3.0 and row["loss vs baseline %"] == pytest.approx(100 * (2.9 / 2.75 - 1))
 

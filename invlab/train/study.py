@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -136,6 +137,42 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _train_records(runs: Path, arm: str) -> dict[int, dict]:
+    log = runs / arm / "log.jsonl"
+    records = {}
+    for line in log.read_text().splitlines() if log.is_file() else []:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("split") == "train":
+            records[rec["step"]] = rec
+    return records
+
+
+def precision_table(runs: Path, from_step: int = 25) -> pd.DataFrame:
+    """bf16 against fp32 step for step: every fp32 arm and its bf16 baseline see the same batches (a function of
+    seed and step), so their training losses at the same steps compare directly; and CPU-seconds per step."""
+    rows = []
+    for arm in ARMS:
+        if "--precision" not in arm.options or arm.baseline is None:
+            continue
+        fp32, bf16 = _train_records(runs, arm.name), _train_records(runs, arm.baseline)
+        steps = sorted(s for s in set(fp32) & set(bf16) if s >= from_step)
+        if not steps:
+            continue
+        mean = {name: float(np.mean([recs[s]["loss"] for s in steps])) for name, recs in (("bf16", bf16),
+                                                                                         ("fp32", fp32))}
+        last = steps[-1]
+        per_step = {name: recs[last].get("cpu_seconds", math.nan) / last for name, recs in (("bf16", bf16),
+                                                                                            ("fp32", fp32))}
+        rows.append({"model": arm.model, "steps compared": f"{steps[0]}-{last} ({len(steps)} logs)",
+                     "train loss bf16 vs fp32 %": 100 * (mean["bf16"] / mean["fp32"] - 1),
+                     "CPU-s/step bf16": per_step["bf16"], "CPU-s/step fp32": per_step["fp32"],
+                     "bf16 speed-up": per_step["fp32"] / per_step["bf16"]})
+    return pd.DataFrame(rows)
+
+
 def plot(df: pd.DataFrame, path: Path) -> None:
     import matplotlib
 
@@ -164,9 +201,15 @@ def report(runs: Path, out: Path, threads: int) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "convergence.csv", index=False)
     table = summary(df)
-    (out / "convergence.md").write_text(
-        "Made by `python -m invlab.train.study` (invlab/train/study.py); each arm trains from scratch.\n\n"
-        + markdown_table(table.astype(object).where(table.notna(), "-"), digits=3) + "\n")
+    precision = precision_table(runs)
+    text = ("Made by `python -m invlab.train.study` (invlab/train/study.py); each arm trains from scratch.\n\n"
+            + markdown_table(table.set_index("arm").astype(object).where(table.set_index("arm").notna(), "-"),
+                             digits=3) + "\n")
+    if not precision.empty:
+        text += ("\n**bf16 autocast against fp32, step for step** (the same batches; training loss averaged over "
+                 "the logged steps both arms reached; CPU-seconds per step at the last of them):\n\n"
+                 + markdown_table(precision.set_index("model"), digits=2) + "\n")
+    (out / "convergence.md").write_text(text)
     plot(df, out / "convergence.png")
     return table
 
