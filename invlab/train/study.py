@@ -118,8 +118,8 @@ def collect(runs: Path, threads: int) -> pd.DataFrame:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Each arm's last validation, and its loss against its baseline arm's at the same CPU-minutes (interpolated
-    between the baseline's validations; its last one where the arm ran longer)."""
+    """Each arm's last validation, and its loss against its baseline arm's at the same CPU-minutes: the later
+    of the two curves' common end, both interpolated linearly between their validations."""
     arms = {a.name: a for a in ARMS}
     last = df.sort_values("cpu_minutes").groupby("arm").tail(1).set_index("arm")
     rows = []
@@ -129,10 +129,12 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
                "val loss": rec["loss"], "bpp": rec["bpp"], "PSNR": rec["psnr"]}
         if arm.baseline and arm.baseline in last.index:
             base = df[df.arm == arm.baseline].sort_values("cpu_minutes")
-            if base.cpu_minutes.iloc[0] <= rec["cpu_minutes"]:  # the baseline's loss at the same CPU-minutes,
-                # linear between its validations (its last one where the arm ran longer)
-                at = float(np.interp(rec["cpu_minutes"], base.cpu_minutes, base.loss))
-                row["loss vs baseline %"] = 100 * (rec["loss"] / at - 1)
+            own = df[df.arm == name].sort_values("cpu_minutes")
+            common = min(rec["cpu_minutes"], base.cpu_minutes.iloc[-1])  # where both curves have been
+            if max(base.cpu_minutes.iloc[0], own.cpu_minutes.iloc[0]) <= common:
+                ratio = (np.interp(common, own.cpu_minutes, own.loss) / np.interp(common, base.cpu_minutes, base.loss))
+                row["compared at CPU-min"] = common
+                row["loss vs baseline %"] = 100 * (float(ratio) - 1)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -184,7 +186,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     for ax, model in zip(axes[0], models, strict=True):
         for arm, group in df[df.model == model].groupby("arm", sort=False):
             ax.plot(group.cpu_minutes, group.loss, marker=".", label=arm)
-        ax.set(title=model, xlabel="CPU-minutes", ylabel="validation loss (bpp + λ·255²·MSE)")
+        ax.set(title=model, xlabel="CPU-minutes", ylabel="validation loss (bpp + λ·255²·MSE)", yscale="log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
