@@ -126,6 +126,12 @@ PAPER_BUDGET = {
 }
 
 
+def cpu_hours_of(training: dict) -> float | None:
+    """CPU-hours of every run behind a weight file (warm continuations included), from its metadata's training."""
+    hours = training.get("cpu_hours_total", training.get("cpu_hours"))
+    return None if hours is None else float(hours)
+
+
 def budget_line(name: str, rate_index: int | None = None) -> str:
     """One honest line on how a shipped model was trained, from its metadata (e.g. for the workbench banner)."""
     files = [weights_path(name, rate_index)] if rate_index is not None else shipped_weights(name)
@@ -135,7 +141,7 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     t = meta.get("training", {})
     if not t:
         return f"{name}: trained weights shipped (no training metadata)"
-    hours = t.get("cpu_hours_total", t.get("cpu_hours"))  # every run so far, warm continuations included
+    hours = cpu_hours_of(t)
     runs = len(t.get("earlier_runs", [])) + 1
     threads = (f"{runs} runs, " if runs > 1 else "") + (f"{t['threads']} threads, " if t.get("threads") else "")
     where = (f"{hours:.1f} CPU-hours ({threads}{t.get('precision', 'fp32')})" if hours is not None

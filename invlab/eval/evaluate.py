@@ -56,7 +56,7 @@ from invlab.eval.sweep import Setup, build_codec, dask_client, plan, sweep
 from invlab.metrics import bd_psnr, bd_rate
 from invlab.models import count_parameters, get_spec, list_models
 from invlab.models.base import InvlabModel
-from invlab.weights import has_weights, read_metadata
+from invlab.weights import cpu_hours_of, has_weights, read_metadata
 
 KODAK_IMAGES = 24
 #: the per-rate means of the summary, in print order (CompressAI's keys where it has one)
@@ -127,7 +127,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
             "rates": model_rates, "file": Path(file).name if file else None,
             "weights_hash": model.weights_hash.hex(), "shipped_weights_hash": shipped.get("weights_hash"),
             "git_commit": shipped.get("git_commit"), "training_steps": shipped.get("training", {}).get("steps"),
-            "training_cpu_hours": _cpu_hours(shipped.get("training", {})),
+            "training_cpu_hours": cpu_hours_of(shipped.get("training", {})),
             "exported": shipped.get("exported"), "parameters": count_parameters(model),
         })
     models = [model for model, _ in served.values()]
@@ -155,12 +155,6 @@ def _environment(threads: int) -> dict[str, Any]:
             "torch": torch.__version__, "compressai": compressai.__version__, "python": platform.python_version(),
             "code_commit": git_commit(),
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
-
-
-def _cpu_hours(training: dict[str, Any]) -> float | None:
-    """CPU-hours of every run behind a weight file (warm continuations included), from its metadata."""
-    hours = training.get("cpu_hours_total", training.get("cpu_hours"))
-    return None if hours is None else float(hours)
 
 
 # ---------------------------------------------------------------------- the run

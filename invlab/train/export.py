@@ -28,7 +28,7 @@ from invlab.eval.measure import learned_extras, measure
 from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
-from invlab.weights import REPO_ROOT, weights_path
+from invlab.weights import REPO_ROOT, cpu_hours_of, weights_path
 
 
 def git_commit() -> str:
@@ -193,7 +193,7 @@ def fine_tune_record(base: dict[str, Any]) -> dict[str, Any]:
     kept apart from this file's own runs so that a family's files summed count the shared start once."""
     t = base.get("training", {})
     return {"model": base.get("model"), "rate_index": base.get("rate_index"), "weights_hash": base.get("weights_hash"),
-            "steps": t.get("steps"), "cpu_hours_total": t.get("cpu_hours_total", t.get("cpu_hours"))}
+            "steps": t.get("steps"), "cpu_hours_total": cpu_hours_of(t)}
 
 
 def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any]:
