@@ -317,3 +317,22 @@ def test_a_warm_run_counts_the_budget_of_the_weights_it_started_from():
     assert [r.get("steps") for r in totals["earlier_runs"]] == [None, 100]
     assert totals["wall_hours_total"] == 4.5 and totals["cpu_hours_total"] == 8.0
     assert budget_totals({"wall_hours_all_runs": 1.0, "cpu_hours": None}, None)["wall_hours_total"] == 1.0
+
+
+def test_a_second_export_of_the_same_warm_run_keeps_its_earlier_runs(tmp_path):
+    import json
+
+    from invlab.train.export import _exported_before, _started_from, budget_totals
+
+    out = tmp_path / "m.pt"
+    cfg = {"init_from": str(out), "start_step": 100}  # a warm run from m.pt at step 100
+    first_export = {"training": {"steps": 250, "start_step": 100, "init_from": str(out),
+                                 "earlier_runs": [{"steps": 100, "wall_hours_all_runs": 1.0, "cpu_hours": 2.0}]}}
+    (tmp_path / "m.json").write_text(json.dumps(first_export))  # the first export of that run overwrote m.json
+    assert _started_from(cfg, out) is None  # m.json no longer describes the start...
+    again = _exported_before(cfg, out)  # ...but it is this run's own earlier export
+    assert again == first_export
+    totals = budget_totals({"wall_hours_all_runs": 0.5, "cpu_hours": 1.0}, None, again["training"]["earlier_runs"])
+    assert [r.get("steps") for r in totals["earlier_runs"]] == [100] and totals["cpu_hours_total"] == 3.0
+    other_run = {"init_from": str(out), "start_step": 250}  # a new warm run from the first export: not "again"
+    assert _exported_before(other_run, out) is None and _started_from(other_run, out) == first_export

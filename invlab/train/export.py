@@ -149,7 +149,12 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     earlier = _started_from(train_cfg, out)
-    meta["training"].update(budget_totals(meta["training"], earlier))
+    again = _exported_before(train_cfg, out) if earlier is None else None
+    if again is not None:  # this run exported a second time: its earlier runs are those of its first export
+        meta["training"].update(budget_totals(meta["training"], None, again["training"].get("earlier_runs", [])))
+        earlier = again
+    else:
+        meta["training"].update(budget_totals(meta["training"], earlier))
     if earlier is not None and earlier.get("training", {}).get("fine_tuned_from"):  # a fine-tune, continued
         meta["training"]["fine_tuned_from"] = earlier["training"]["fine_tuned_from"]
     elif earlier is None and not _init_is(train_cfg, out):  # a fine-tune (e.g. another λ from a trained rate):
@@ -188,6 +193,15 @@ def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None
     return meta if meta is not None and meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
 
 
+def _exported_before(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:
+    """The metadata of an earlier export of this same run over its own start (same ``--init-from`` and
+    ``--start-step``, a later step count), whose ``earlier_runs`` this export keeps."""
+    meta = _init_metadata(train_cfg) if _init_is(train_cfg, out) else None
+    t = meta.get("training", {}) if meta is not None else {}
+    same_run = t.get("start_step") == train_cfg.get("start_step") and t.get("init_from") == train_cfg.get("init_from")
+    return meta if same_run and t.get("steps") != train_cfg.get("start_step") else None
+
+
 def fine_tune_record(base: dict[str, Any]) -> dict[str, Any]:
     """What a fine-tune started from (another weight file, e.g. another λ of the family): named, with its budget,
     kept apart from this file's own runs so that a family's files summed count the shared start once."""
@@ -196,9 +210,11 @@ def fine_tune_record(base: dict[str, Any]) -> dict[str, Any]:
             "steps": t.get("steps"), "cpu_hours_total": cpu_hours_of(t)}
 
 
-def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any]:
-    """``earlier_runs`` (each run's steps, wall and CPU hours) and the totals over them and this run."""
-    runs = []
+def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None,
+                  runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``earlier_runs`` (each run's steps, wall and CPU hours) and the totals over them and this run: the runs
+    before ``earlier`` (the weights this run started from) and ``earlier`` itself, or ``runs`` as given."""
+    runs = list(runs or [])
     if earlier is not None:
         before = earlier.get("training", {})
         runs = list(before.get("earlier_runs", []))
