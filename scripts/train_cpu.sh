@@ -7,7 +7,7 @@
 #
 # Continues, in this order: the run's stable.pt / last.pt in ~/.cache/invlab/runs/RUN (exact), else the committed
 # weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata), else from scratch.
-# DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2) and LR (default 5e-4) may be set. The log goes to
+# DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4) and PRECISION (default auto) may be set. The log goes to
 # ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 set -euo pipefail
@@ -19,6 +19,7 @@ DATA=${DATA:-../shared/data/train}
 VAL=${VAL:-../shared/data/val}
 THREADS=${THREADS:-2}
 LR=${LR:-5e-4}  # the peak LR (README "Training": 1e-3 for new runs from scratch, 5e-4 for warm continuations)
+PRECISION=${PRECISION:-auto}  # bf16 where the CPU computes it (AVX-512 bf16 / AMX), else fp32 (README "Training")
 index=""
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--rate-index" ]; then j=$((i + 1)); index=${!j}; fi
@@ -36,7 +37,7 @@ fi
 mkdir -p "$HOME/.cache/invlab/logs"
 log=$HOME/.cache/invlab/logs/$run-$(date +%Y%m%d-%H%M).txt
 command=(.venv/bin/invlab train "$model"
-  --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr "$LR" --precision bf16 --schedule wsd
+  --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr "$LR" --precision "$PRECISION" --schedule wsd
   --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500
   --time-limit "$minutes" --no-progress "${warm[@]}" "$@")
 if [ "${WAIT:-0}" = 1 ]; then

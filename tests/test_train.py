@@ -336,3 +336,32 @@ def test_a_second_export_of_the_same_warm_run_keeps_its_earlier_runs(tmp_path):
     assert [r.get("steps") for r in totals["earlier_runs"]] == [100] and totals["cpu_hours_total"] == 3.0
     other_run = {"init_from": str(out), "start_step": 250}  # a new warm run from the first export: not "again"
     assert _exported_before(other_run, out) is None and _started_from(other_run, out) == first_export
+
+
+def test_a_fine_tune_resumed_without_init_from_still_names_its_start(crops, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "weights"))
+    base = Trainer(_cfg(crops, tmp_path / "base", max_steps=2))
+    base.run()
+    exported = export_weights(base.ckpt_path, kodak=None)
+    start = tmp_path / "start.pt"  # another weight file (e.g. another λ of the family) to fine-tune from
+    shutil.copy(exported, start)
+    shutil.copy(exported.with_suffix(".json"), start.with_suffix(".json"))
+    tune = _cfg(crops, tmp_path / "tune", max_steps=4)
+    Trainer(replace(tune, init_from=str(start), time_limit_min=0.0)).run()  # stopped early: a checkpoint
+    resumed = Trainer(tune)  # the same run continued from its checkpoint, without --init-from
+    assert resumed.resumed_from and resumed.cfg.init_from == str(start) and resumed.cfg.start_step == 0
+    resumed.run()
+    meta = json.loads(export_weights(resumed.ckpt_path, kodak=None).with_suffix(".json").read_text())
+    assert meta["training"]["init_from"] == str(start) and meta["training"]["steps"] == 4
+    assert meta["training"]["fine_tuned_from"]["steps"] == 2
+
+
+def test_auto_precision_picks_bf16_only_where_the_cpu_computes_it():
+    from invlab.train.trainer import resolve_precision
+
+    assert resolve_precision("auto", "cpu", {"avx2", "avx512f", "avx512_bf16"}) == "bf16"
+    assert resolve_precision("auto", "cpu", {"avx2", "amx_bf16"}) == "bf16"
+    assert resolve_precision("auto", "cpu", {"avx", "avx2", "fma"}) == "fp32"  # AVX2 only: bf16 is emulated
+    assert resolve_precision("bf16", "cpu", {"avx2"}) == "bf16" and resolve_precision("fp32", "cpu", None) == "fp32"

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from invlab.train.export import export_weights
-from invlab.train.trainer import TrainConfig, Trainer, default_run_dir
+from invlab.train.trainer import TrainConfig, Trainer, default_run_dir, resolve_precision
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--actnorm-init", choices=["data", "identity"], default="data",
                         help="ActNorm: data-dependent init from the first batch, or identity")
     parser.add_argument("--lr", type=float, default=1e-4, help="(peak) learning rate")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="bf16: autocast forward/backward (about 2x faster on AVX-512 bf16 CPUs)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32",
+                        help="bf16: autocast forward/backward (about 2x faster on CPUs with AVX-512 bf16 or AMX, "
+                             "10-30x slower on CPUs without: emulated); auto: bf16 only where the device has it")
     parser.add_argument("--schedule", choices=["multistep", "wsd"], default="multistep",
                         help="multistep: x0.1 at 80%% and 95%%; wsd: warm-up, constant, cosine decay at the end")
     parser.add_argument("--warmup-steps", type=int, default=0, help="wsd: linear warm-up steps")
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
             aux_lr=args.aux_lr, max_steps=args.max_steps, val_every=args.val_every, log_every=args.log_every,
             ckpt_every=args.ckpt_every, time_limit_min=args.time_limit, seed=args.seed, device=args.device,
             init_from=args.init_from, start_step=args.start_step, progress=not args.no_progress,
-            precision=args.precision, schedule=args.schedule, warmup_steps=args.warmup_steps,
+            precision=resolve_precision(args.precision, args.device), schedule=args.schedule,
+            warmup_steps=args.warmup_steps,
             decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio, val_crop=args.val_crop,
             actnorm_init=args.actnorm_init,
         )
