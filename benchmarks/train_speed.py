@@ -2,11 +2,14 @@
 
     OMP_NUM_THREADS=2 python benchmarks/train_speed.py [--models ...] [--precisions fp32 bf16] [--crops 128]
                                                         [--batch-size 8] [--steps 6] [--threads 2]
+                                                        [--memory-formats contiguous channels_last]
 
 Each configuration runs the real :class:`invlab.train.trainer.Trainer` step (forward, rate-distortion loss,
 backward, clipping, Adam, aux step) on random crops of the folder given by ``--data`` (default: random
 noise images made here, since the network's cost does not depend on the pixels), after ``--warmup`` steps.
-Prints a markdown table (the README's) and, with ``--csv``, writes it.
+``--memory-formats contiguous channels_last`` also times each configuration with the model and its batches
+in channels-last layout (the trainer's default is contiguous NCHW). Prints a markdown table (the README's)
+and, with ``--csv``, writes it.
 """
 
 from __future__ import annotations
@@ -36,11 +39,15 @@ def _noise_folder(folder: Path, size: int) -> Path:
 
 
 def samples_per_second(model: str, precision: str, crop: int, batch: int, data: Path, steps: int, warmup: int,
-                       run_dir: Path) -> float:
+                       run_dir: Path, memory_format: str = "contiguous") -> float:
     cfg = TrainConfig(model=model, data=str(data), run_dir=str(run_dir), batch_size=batch, crop=crop,
                       max_steps=10**6, precision=precision, progress=False, lr=5e-4,
                       **({} if model.startswith("msinn") or model == "tiny-flow" else {"rate_index": 2}))
     trainer = Trainer(cfg)
+    if memory_format == "channels_last":
+        trainer.model.to(memory_format=torch.channels_last)
+        batches = trainer.train_data.train_batch
+        trainer.train_data.train_batch = lambda *a: batches(*a).contiguous(memory_format=torch.channels_last)
     for _ in range(warmup):
         trainer.train_step()
     start = time.perf_counter()
@@ -58,6 +65,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-formats", nargs="+", choices=["contiguous", "channels_last"],
+                        default=["contiguous"])
     parser.add_argument("--data", help="training images (default: noise images made here)")
     parser.add_argument("--csv", help="also write the table as CSV")
     args = parser.parse_args()
@@ -69,10 +78,12 @@ def main() -> None:
             row = {"model": model}
             for crop in args.crops:
                 for precision in args.precisions:
-                    run_dir = Path(tmp) / f"run-{model}-{crop}-{precision}"
-                    sps = samples_per_second(model, precision, crop, args.batch_size, data, args.steps,
-                                             args.warmup, run_dir)
-                    row[f"{precision} {crop}² samples/s"] = round(sps, 1)
+                    for layout in args.memory_formats:
+                        run_dir = Path(tmp) / f"run-{model}-{crop}-{precision}-{layout}"
+                        sps = samples_per_second(model, precision, crop, args.batch_size, data, args.steps,
+                                                 args.warmup, run_dir, layout)
+                        suffix = "" if layout == "contiguous" else f" {layout}"
+                        row[f"{precision} {crop}²{suffix} samples/s"] = round(sps, 1)
             rows.append(row)
             print(row, flush=True)
     table = pd.DataFrame(rows)

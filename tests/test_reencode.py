@@ -105,6 +105,48 @@ def test_cli_writes_csv_and_summary(tmp_path, kodak_dir, monkeypatch):
     assert main([*argv, "--force"]) == 0
 
 
+def test_update_adds_codecs_and_replaces_only_their_rows(tmp_path, kodak_dir, monkeypatch):
+    from PIL import Image
+
+    from invlab.cli import main
+
+    with Image.open(kodak_dir / "kodim23.png") as img:
+        img.crop((300, 200, 340, 232)).save(tmp_path / "crop.png")
+    monkeypatch.setattr("sys.argv", ["invlab", "reencode"])
+    out = tmp_path / "out"
+    common = ["--images", str(tmp_path / "crop.png"), "--generations", "2", "--out", str(out)]
+    assert main(["reencode", "--codecs", "jpeg", "--rate", "jpeg=50", *common]) == 0
+    assert main(["reencode", "--codecs", "tiny-flow", *common, "--update"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["codec"] for row in summary] == ["jpeg", "tiny-flow"]
+    assert summary[0]["rate"] == 50 and summary[0]["training"] == ""  # classical: no training budget
+    assert main(["reencode", "--codecs", "jpeg", "--rate", "jpeg=20", *common, "--update"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(row["codec"] for row in summary) == ["jpeg", "tiny-flow"]  # jpeg's row replaced, not added
+    assert [row["rate"] for row in summary if row["codec"] == "jpeg"] == [20]
+    assert main(["reencode", "--codecs", "jpeg", *common, "--update", "--force"]) == 2  # one or the other
+    (out / "summary.json").write_text("not json")
+    before = (out / "summary.json").read_bytes()
+    assert main(["reencode", "--codecs", "jpeg", "--rate", "jpeg=20", *common, "--update"]) == 2
+    assert (out / "summary.json").read_bytes() == before  # a file it cannot read is left as it was
+
+
+def test_a_trained_models_rows_name_the_budget_of_the_weights_that_coded_them(small_rgb, tmp_path, monkeypatch):
+    from invlab.eval import reencode
+
+    codec = LearnedCodec("tiny-flow", pretrained=False)
+    assert reencode.training_of(codec, 1.0) == ""  # untrained: the label says so, no budget
+    weights = tmp_path / "tiny.pt"
+    weights.write_bytes(b"")
+    weights.with_suffix(".json").write_text(json.dumps({"training": {"steps": 1234, "cpu_hours_total": 2.5}}))
+    monkeypatch.setattr(LearnedCodec, "trained", property(lambda self: True))
+    monkeypatch.setattr(LearnedCodec, "model", lambda self, rate: type("M", (), {"weights_file": str(weights)})())
+    assert reencode.training_of(codec, 1.0) == "1,234 steps, 2.5 CPU-h"
+    start = {"model": "tiny-flow", "rate_index": 2, "steps": 9908}
+    weights.with_suffix(".json").write_text(json.dumps({"training": {"steps": 10, "fine_tuned_from": start}}))
+    assert reencode.training_of(codec, 1.0) == "10 steps, fine-tuned from tiny-flow q2 (9,908 steps)"
+
+
 def test_notebook_runs_in_quick_mode():
     import nbformat
     from nbclient import NotebookClient

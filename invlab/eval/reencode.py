@@ -5,6 +5,7 @@ Every generation goes through real bitstreams and the codec's 8-bit decode. Repo
 
     invlab reencode --codecs tiny-flow,jpeg --images data/kodak --generations 50
     invlab reencode --codecs msinn-mini,jpeg,webp --images data/kodak/kodim04.png --match-bpp 0.5
+    invlab reencode --codecs bmshj2018-hyperprior-mini --images data/kodak/kodim04.png --match-bpp 0.5 --update
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
+from invlab.weights import cpu_hours_of, read_metadata
 
 UNTRAINED = "untrained, no weights yet"
 REPORT_AT = (1, 2, 5, 10, 20, 50)
@@ -80,6 +82,24 @@ def open_codec(name: str) -> tuple[Codec | None, str]:
     if isinstance(codec, LearnedCodec):
         return codec, "trained" if codec.trained else UNTRAINED
     return codec, "classical"
+
+
+def training_of(codec: Codec, rate: float) -> str:
+    """The budget of the weights that code at ``rate``: e.g. "14,712 steps, 10.8 CPU-h" (a fine-tune also names
+    its start); "" for classical codecs and untrained models."""
+    if not isinstance(codec, LearnedCodec) or not codec.trained:
+        return ""
+    weights = getattr(codec.model(rate), "weights_file", None)
+    training = read_metadata(Path(weights)).get("training", {}) if weights else {}
+    if not training:
+        return "no training metadata"
+    hours = cpu_hours_of(training)
+    text = f"{training.get('steps', 0):,} steps" + (f", {hours:.1f} CPU-h" if hours is not None else "")
+    base = training.get("fine_tuned_from")
+    if base:
+        index = f" q{base['rate_index']}" if base.get("rate_index") is not None else ""
+        text += f", fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps)"
+    return text
 
 
 def default_rate(codec: Codec) -> float:
@@ -203,8 +223,8 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
             df = reencode_study(codec, rgb, rate, generations, on_generation=bar.update)
             rows.append(df.assign(codec=name, label=label, image=image_name, rate=rate))
             matched = {} if match_bpp is None or name in (rates or {}) else {"target_bpp": match_bpp}
-            summaries.append({"codec": name, "label": label, "image": image_name, "rate": rate, **matched,
-                              **summarise(df)})
+            summaries.append({"codec": name, "label": label, "training": training_of(codec, rate),
+                              "image": image_name, "rate": rate, **matched, **summarise(df)})
     bar.close()
     return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame(summaries)
 
@@ -240,12 +260,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "image is nearest BPP (found by real encodes)")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
     parser.add_argument("--force", action="store_true", help="replace the results of an earlier study in --out")
+    parser.add_argument("--update", action="store_true",
+                        help="add these codecs to the earlier study in --out, replacing only their own results")
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    if (out / "summary.json").exists() and not args.force:
-        raise OutputExistsError(f"{out} already holds a study (summary.json); pass --force to replace it")
+    earlier = out / "summary.json"
+    if args.force and args.update:
+        raise InvlabError("--force replaces the earlier study, --update adds to it: give one of them")
+    if earlier.exists() and not (args.force or args.update):
+        raise OutputExistsError(f"{out} already holds a study (summary.json); pass --update to add these codecs "
+                                "to it or --force to replace it")
+    kept = _kept_rows(earlier, args.codecs.split(",")) if args.update else pd.DataFrame()
     paths = [p for item in args.images for p in (list_images(item) if Path(item).is_dir() else [Path(item)])]
     images = {p.stem: load_image(p).rgb for p in paths}
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
@@ -256,6 +283,20 @@ def run(args: argparse.Namespace) -> int:
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
             df.to_csv(out / f"{codec}_{image}.csv", index=False)
-    (out / "summary.json").write_text(summary.to_json(orient="records", indent=1) + "\n")
+    summary = pd.concat([kept, summary], ignore_index=True) if not kept.empty else summary
+    earlier.write_text(summary.to_json(orient="records", indent=1) + "\n")
     print(summary.to_string(index=False))
     return 0
+
+
+def _kept_rows(summary_path: Path, replaced: Sequence[str]) -> pd.DataFrame:
+    """The earlier study's summary rows of codecs other than ``replaced`` (empty where there is no study yet)."""
+    if not summary_path.exists():
+        return pd.DataFrame()
+    try:
+        earlier = pd.read_json(summary_path, orient="records", convert_dates=False)
+    except ValueError as err:
+        raise InvlabError(f"{summary_path} is not a study summary ({err}); move it away or pass --force") from None
+    if "codec" not in earlier.columns:
+        raise InvlabError(f"{summary_path} has no 'codec' column; move it away or pass --force")
+    return earlier[~earlier["codec"].isin(replaced)]
