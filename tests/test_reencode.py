@@ -124,6 +124,12 @@ def test_update_adds_codecs_and_replaces_only_their_rows(tmp_path, kodak_dir, mo
     summary = json.loads((out / "summary.json").read_text())
     assert sorted(row["codec"] for row in summary) == ["jpeg", "tiny-flow"]  # jpeg's row replaced, not added
     assert [row["rate"] for row in summary if row["codec"] == "jpeg"] == [20]
+    Image.open(tmp_path / "crop.png").save(tmp_path / "other.png")
+    assert main(["reencode", "--codecs", "jpeg", "--rate", "jpeg=30", "--images", str(tmp_path / "other.png"),
+                 "--generations", "1", "--out", str(out), "--update"]) == 0
+    summary = json.loads((out / "summary.json").read_text())  # another image: added beside the earlier rows
+    assert sorted((row["codec"], row["image"]) for row in summary) == [
+        ("jpeg", "crop"), ("jpeg", "other"), ("tiny-flow", "crop")]
     assert main(["reencode", "--codecs", "jpeg", *common, "--update", "--force"]) == 2  # one or the other
     (out / "summary.json").write_text("not json")
     before = (out / "summary.json").read_bytes()

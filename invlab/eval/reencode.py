@@ -272,9 +272,9 @@ def run(args: argparse.Namespace) -> int:
     if earlier.exists() and not (args.force or args.update):
         raise OutputExistsError(f"{out} already holds a study (summary.json); pass --update to add these codecs "
                                 "to it or --force to replace it")
-    kept = _kept_rows(earlier, args.codecs.split(",")) if args.update else pd.DataFrame()
     paths = [p for item in args.images for p in (list_images(item) if Path(item).is_dir() else [Path(item)])]
     images = {p.stem: load_image(p).rgb for p in paths}
+    kept = _kept_rows(earlier, args.codecs.split(","), list(images)) if args.update else pd.DataFrame()
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
     if args.match_bpp is not None and not args.match_bpp > 0:
         raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
@@ -289,8 +289,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kept_rows(summary_path: Path, replaced: Sequence[str]) -> pd.DataFrame:
-    """The earlier study's summary rows of codecs other than ``replaced`` (empty where there is no study yet)."""
+def _kept_rows(summary_path: Path, codecs: Sequence[str], images: Sequence[str]) -> pd.DataFrame:
+    """The earlier study's summary rows that this run does not redo: other codecs, or these codecs on other
+    images (empty where there is no study yet)."""
     if not summary_path.exists():
         return pd.DataFrame()
     try:
@@ -299,4 +300,5 @@ def _kept_rows(summary_path: Path, replaced: Sequence[str]) -> pd.DataFrame:
         raise InvlabError(f"{summary_path} is not a study summary ({err}); move it away or pass --force") from None
     if "codec" not in earlier.columns:
         raise InvlabError(f"{summary_path} has no 'codec' column; move it away or pass --force")
-    return earlier[~earlier["codec"].isin(replaced)]
+    redone = earlier["codec"].isin(codecs) & (earlier["image"].isin(images) if "image" in earlier else True)
+    return earlier[~redone]
