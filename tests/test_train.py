@@ -365,3 +365,44 @@ def test_auto_precision_picks_bf16_only_where_the_cpu_computes_it():
     assert resolve_precision("auto", "cpu", {"avx2", "amx_bf16"}) == "bf16"
     assert resolve_precision("auto", "cpu", {"avx", "avx2", "fma"}) == "fp32"  # AVX2 only: bf16 is emulated
     assert resolve_precision("bf16", "cpu", {"avx2"}) == "bf16" and resolve_precision("fp32", "cpu", None) == "fp32"
+
+
+def test_the_training_curve_spans_every_run_and_recovers_old_runs_from_git(tmp_path):
+    import subprocess
+
+    from invlab.train.curve import plot, recover_from_git, training_curve
+    from invlab.train.export import budget_totals, validation_history
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"step": 5, "split": "train", "loss": 9.0},
+        {"step": 10, "split": "val", "cpu_seconds": 360.0, "phase": "stable", "loss": 3.0, "bpp@0": 0.5, "mse": 1},
+        {"step": 20, "split": "val", "cpu_seconds": 720.0, "phase": "decay", "loss": 2.5, "bpp@0": 0.4}]) + "\n")
+    history = validation_history(log)
+    assert history == [{"step": 10, "cpu_seconds": 360.0, "phase": "stable", "loss": 3.0, "bpp@0": 0.5},
+                       {"step": 20, "cpu_seconds": 720.0, "phase": "decay", "loss": 2.5, "bpp@0": 0.4}]
+    # a warm run from weights whose metadata kept only the last validation: that record becomes its curve
+    start = {"exported": "then", "log_summary": {"val_last": {"step": 4, "loss": 4.0}},
+             "training": {"steps": 4, "wall_hours_all_runs": 1.0, "cpu_hours": 2.0}}
+    training = {"wall_hours_all_runs": 0.1, "cpu_hours": 0.2, "validation": history}
+    training.update(budget_totals(training, start))
+    assert training["earlier_runs"][0]["validation"] == [{"step": 4, "loss": 4.0}]
+    curve = training_curve({"training": training})
+    assert curve["run"].tolist() == [1, 2, 2] and curve["step"].tolist() == [4, 10, 20]
+    assert curve["cpu_hours"].tolist() == [2.0, 2.1, 2.2]  # the runs before in full, then this run's clock
+    plot(curve, tmp_path / "curve.png", "test")
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+    repo = tmp_path / "repo"  # an old export committed with its log summary, then a later one over it
+    (repo / "weights").mkdir(parents=True)
+    meta_path = repo / "weights" / "m.json"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    meta_path.write_text(json.dumps({"log_summary": {"val_last": {"step": 4, "loss": 4.0}}, "training": {"steps": 4}}))
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    meta_path.write_text(json.dumps({"training": {"steps": 20, "earlier_runs": [{"steps": 4}, {"steps": 7}]}}))
+    assert recover_from_git(meta_path, repo) == 1  # the 7-step run was never committed: left without a curve
+    runs = json.loads(meta_path.read_text())["training"]["earlier_runs"]
+    assert runs[0]["validation"] == [{"step": 4, "loss": 4.0}] and "at commit" in runs[0]["validation_source"]
+    assert "validation" not in runs[1]

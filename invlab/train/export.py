@@ -57,6 +57,20 @@ def log_summary(log_path: Path, last: int = 10) -> dict[str, Any]:
     }
 
 
+#: the fields of a validation record kept in the metadata's training curve
+VALIDATION_FIELDS = ("step", "cpu_seconds", "phase", "loss", "bpp", "psnr")
+
+
+def validation_history(log_path: Path) -> list[dict[str, Any]]:
+    """Every validation record of a JSONL training log, trimmed to :data:`VALIDATION_FIELDS` and the per-anchor
+    ``bpp@k`` / ``psnr@k`` (the training curve of this run, kept in the weights' metadata)."""
+    if not log_path.is_file():
+        return []
+    records = [json.loads(ln) for ln in log_path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k in VALIDATION_FIELDS or k.startswith(("bpp@", "psnr@"))}
+            for r in records if r.get("split") == "val"]
+
+
 def _rate_index(model_name: str, config: dict[str, Any], rate_index: int | None) -> int | None:
     """None for a variable-rate model; the weight-file index of a fixed-rate one."""
     spec = get_spec(model_name)
@@ -161,6 +175,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         base = _init_metadata(train_cfg)                    # its start is named, not counted as its own runs
         if base is not None:
             meta["training"]["fine_tuned_from"] = fine_tune_record(base)
+    meta["training"]["validation"] = validation_history(checkpoint.parent / "log.jsonl")
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
@@ -220,7 +235,9 @@ def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None,
         runs = list(before.get("earlier_runs", []))
         runs.append({key: before.get(key) for key in ("steps", "wall_hours_all_runs", "cpu_hours", "threads",
                                                         "precision", "crop", "batch_size")}
-                    | {"exported": earlier.get("exported")})
+                    | {"exported": earlier.get("exported")}
+                    | {"validation": before.get("validation")
+                       or [v for v in [(earlier.get("log_summary") or {}).get("val_last")] if v]})
     this = {"wall_hours_all_runs": training["wall_hours_all_runs"], "cpu_hours": training.get("cpu_hours")}
     every = [*runs, this]
     return {"earlier_runs": runs,
