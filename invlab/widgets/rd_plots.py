@@ -90,7 +90,7 @@ def export_figures(curves: dict[str, Curve], out_dir: str | Path, stem: str = "r
     """Write the two-panel RD figure with matplotlib in each format; returns the written paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(10, 4), layout="constrained")
+    fig = Figure(figsize=(13, 4.5), layout="constrained")
     axes = fig.subplots(1, 2)
     for i, (name, c) in enumerate(curves.items()):
         keep = c.bpp <= max_bpp if max_bpp else np.ones_like(c.bpp, bool)
@@ -102,7 +102,7 @@ def export_figures(curves: dict[str, Curve], out_dir: str | Path, stem: str = "r
     for ax, ylabel in zip(axes, ("PSNR-RGB (dB)", "MS-SSIM-RGB (dB)"), strict=True):
         ax.set(xlabel="bpp", ylabel=ylabel)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize=7)  # off the curves
     paths = [out_dir / f"{stem}.{fmt}" for fmt in formats]
     with rc_context({"svg.hashsalt": "invlab"}):
         for path, fmt in zip(paths, formats, strict=True):
