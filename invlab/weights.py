@@ -52,6 +52,12 @@ def rate_indices(name: str) -> list[int]:
     return [int(p.stem.rsplit("-q", 1)[1]) for p in shipped_weights(name) if "-q" in p.stem]
 
 
+def ships_per_rate(name: str) -> bool:
+    """Whether ``name`` ships weight files per rate index (``NAME-q{i}.pt``), even a single one: the rate then
+    names the file's index (a family whose q2 is trained first codes at rate 2, not at "rate 0")."""
+    return bool(rate_indices(name))
+
+
 def has_weights(name: str) -> bool:
     return bool(shipped_weights(name))
 
@@ -132,6 +138,17 @@ def cpu_hours_of(training: dict) -> float | None:
     return None if hours is None else float(hours)
 
 
+def fine_tune_start(training: dict) -> str:
+    """Where a fine-tuned weight file started (its metadata's ``fine_tuned_from``), e.g. "fine-tuned from
+    bmshj2018-hyperprior-mini q2 (9,908 steps, 1.3 CPU-hours)"; "" for a file trained from scratch."""
+    base = training.get("fine_tuned_from")
+    if not base:
+        return ""
+    index = f" q{base['rate_index']}" if base.get("rate_index") is not None else ""
+    hours = f", {base['cpu_hours_total']:.1f} CPU-hours" if base.get("cpu_hours_total") is not None else ""
+    return f"fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours})"
+
+
 def budget_line(name: str, rate_index: int | None = None) -> str:
     """One honest line on how a shipped model was trained, from its metadata (e.g. for the workbench banner)."""
     files = [weights_path(name, rate_index)] if rate_index is not None else shipped_weights(name)
@@ -150,10 +167,8 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     family = meta.get("family", "")
     paper = PAPER_BUDGET.get(family, "")
     more = f" — {len(files)} weight files" if len(files) > 1 else ""
-    base = t.get("fine_tuned_from")
-    if base:
-        index = f" index {base['rate_index']}" if base.get("rate_index") is not None else ""
-        hours_before = f", {base['cpu_hours_total']:.1f} CPU-hours" if base.get("cpu_hours_total") is not None else ""
-        more = f" — fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours_before})" + more
+    start = fine_tune_start(t)
+    if start:
+        more = f" — {start}" + more
     return (f"{name}: trained {where}, {t.get('steps', 0):,} steps, {t.get('samples_seen', 0):,} samples of "
             f"'{data}'" + (f" ({paper})" if paper else "") + more)

@@ -163,6 +163,21 @@ def test_fixed_rate_family_with_several_weight_files(tmp_path, monkeypatch, smal
         codec.decode_image(crafted.build())
 
 
+def test_fixed_rate_family_with_one_indexed_weight_file(tmp_path, monkeypatch, small_rgb):
+    """Only NAME-q2.pt shipped (a family's first trained rate): the codec codes at rate 2 with that file, not at
+    "rate 0", and refuses the indices it lacks."""
+    name = "mbt2018-mean-mini"
+    state = load_model(name, pretrained=False).state_dict()
+    torch.save({"state_dict": state, "config": {}}, tmp_path / f"{name}-q2.pt")
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path))
+    codec = LearnedCodec(name)
+    assert codec.rates == (2.0,) and codec.trained
+    assert codec.model(2.0).weights_file == str(tmp_path / f"{name}-q2.pt")
+    assert codec.decode_image(codec.encode(small_rgb, 2.0)).matches_encoder is True
+    with pytest.raises(ValueError, match="weight index"):
+        codec.encode(small_rgb, 0.0)
+
+
 @pytest.mark.parametrize("name", ["tiny-flow", "msinn-mini", "mbt2018-mean-mini"])
 def test_a_file_decodes_exactly_with_another_thread_count_than_the_encoders(name):
     """Encoded with 1 torch thread, decoded with 2 (and back): the decoder must not depend on the thread count."""

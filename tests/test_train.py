@@ -305,7 +305,7 @@ def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkey
     (tmp_path / "bmshj2018-hyperprior-mini-q3.json").write_text(json.dumps(
         {"family": "baselines", "training": {"steps": 800, "cpu_hours_total": 0.4, "fine_tuned_from": record}}))
     line = budget_line("bmshj2018-hyperprior-mini", 3)
-    assert "0.4 CPU-hours" in line and "fine-tuned from bmshj2018-hyperprior-mini index 2 (5,000 steps, 1.5" in line
+    assert "0.4 CPU-hours" in line and "fine-tuned from bmshj2018-hyperprior-mini q2 (5,000 steps, 1.5" in line
 
 
 def test_a_warm_run_counts_the_budget_of_the_weights_it_started_from():
@@ -371,14 +371,15 @@ def test_the_training_curve_spans_every_run_and_recovers_old_runs_from_git(tmp_p
     import subprocess
 
     from invlab.train.curve import plot, recover_from_git, training_curve
-    from invlab.train.export import budget_totals, validation_history
+    from invlab.train.export import budget_totals, read_log, validation_history
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps(r) for r in [
         {"step": 5, "split": "train", "loss": 9.0},
         {"step": 10, "split": "val", "cpu_seconds": 360.0, "phase": "stable", "loss": 3.0, "bpp@0": 0.5, "mse": 1},
         {"step": 20, "split": "val", "cpu_seconds": 720.0, "phase": "decay", "loss": 2.5, "bpp@0": 0.4}]) + "\n")
-    history = validation_history(log)
+    history = validation_history(read_log(log))
+    assert read_log(tmp_path / "none.jsonl") == []
     assert history == [{"step": 10, "cpu_seconds": 360.0, "phase": "stable", "loss": 3.0, "bpp@0": 0.5},
                        {"step": 20, "cpu_seconds": 720.0, "phase": "decay", "loss": 2.5, "bpp@0": 0.4}]
     # a warm run from weights whose metadata kept only the last validation: that record becomes its curve

@@ -22,7 +22,7 @@ from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
 from invlab.rates import RateError, RateSpace
-from invlab.weights import has_weights, load_model, shipped_weights
+from invlab.weights import has_weights, load_model, ships_per_rate
 
 
 class LearnedCodec(Codec):
@@ -47,8 +47,8 @@ class LearnedCodec(Codec):
         self.device = torch.device(device)
         self.overrides = dict(overrides)
         self._models: dict[int | None, InvlabModel] = {}
-        # a fixed-rate family ships one weight file per rate index; everything else has one model
-        self._per_rate_weights = pretrained and len(shipped_weights(name)) > 1
+        # a fixed-rate family ships one weight file per rate index (NAME-qI.pt); everything else has one model
+        self._per_rate_weights = pretrained and ships_per_rate(name)
         self.rate_space = self._rate_space()
         self.model(self.rate_space.default)  # load now: a missing weight file is reported here, not mid-sweep
 

@@ -62,11 +62,11 @@ def rate_space_of(name: str, pretrained: bool = True) -> RateSpace:
     if name.startswith("compressai:"):  # a user's CompressAI checkpoint: one network, one rate
         return weight_index_space([0])
     from invlab.models import get_spec
-    from invlab.weights import rate_indices, shipped_weights
+    from invlab.weights import rate_indices, ships_per_rate
 
     spec = get_spec(name)
-    several = pretrained and len(shipped_weights(name)) > 1
-    return spec.rate_space(rate_indices(name) if several and not spec.variable_rate else None)
+    per_rate = pretrained and ships_per_rate(name)
+    return spec.rate_space(rate_indices(name) if per_rate and not spec.variable_rate else None)
 
 
 def list_codecs() -> list[str]:

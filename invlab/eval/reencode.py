@@ -28,7 +28,7 @@ from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
-from invlab.weights import cpu_hours_of, read_metadata
+from invlab.weights import cpu_hours_of, fine_tune_start, read_metadata
 
 UNTRAINED = "untrained, no weights yet"
 REPORT_AT = (1, 2, 5, 10, 20, 50)
@@ -95,11 +95,8 @@ def training_of(codec: Codec, rate: float) -> str:
         return "no training metadata"
     hours = cpu_hours_of(training)
     text = f"{training.get('steps', 0):,} steps" + (f", {hours:.1f} CPU-h" if hours is not None else "")
-    base = training.get("fine_tuned_from")
-    if base:
-        index = f" q{base['rate_index']}" if base.get("rate_index") is not None else ""
-        text += f", fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps)"
-    return text
+    start = fine_tune_start(training)
+    return text + (f", {start}" if start else "")
 
 
 def default_rate(codec: Codec) -> float:

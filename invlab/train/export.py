@@ -42,11 +42,17 @@ def git_commit() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def log_summary(log_path: Path, last: int = 10) -> dict[str, Any]:
-    """Mean of the last ``last`` train records and the last validation record of a JSONL training log."""
+def read_log(log_path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL training log ([] where there is none)."""
     if not log_path.is_file():
+        return []
+    return [json.loads(ln) for ln in log_path.read_text().splitlines()]
+
+
+def log_summary(records: list[dict[str, Any]], last: int = 10) -> dict[str, Any]:
+    """Mean of the last ``last`` train records and the last validation record of a training log's records."""
+    if not records:
         return {}
-    records = [json.loads(ln) for ln in log_path.read_text().splitlines()]
     train = [r for r in records if r["split"] == "train"][-last:]
     val = [r for r in records if r["split"] == "val"]
     keys = ("loss", "bpp", "psnr")
@@ -61,12 +67,9 @@ def log_summary(log_path: Path, last: int = 10) -> dict[str, Any]:
 VALIDATION_FIELDS = ("step", "cpu_seconds", "phase", "loss", "bpp", "psnr")
 
 
-def validation_history(log_path: Path) -> list[dict[str, Any]]:
-    """Every validation record of a JSONL training log, trimmed to :data:`VALIDATION_FIELDS` and the per-anchor
+def validation_history(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every validation record of a training log, trimmed to :data:`VALIDATION_FIELDS` and the per-anchor
     ``bpp@k`` / ``psnr@k`` (the training curve of this run, kept in the weights' metadata)."""
-    if not log_path.is_file():
-        return []
-    records = [json.loads(ln) for ln in log_path.read_text().splitlines()]
     return [{k: v for k, v in r.items() if k in VALIDATION_FIELDS or k.startswith(("bpp@", "psnr@"))}
             for r in records if r.get("split") == "val"]
 
@@ -111,6 +114,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
     """Write the weights of ``checkpoint`` into ``invlab.weights.weights_dir()`` and return the ``.pt`` path."""
     checkpoint = Path(checkpoint)
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    log = read_log(checkpoint.parent / "log.jsonl")
     name, config, train_cfg = ckpt["model_name"], ckpt["model_config"], ckpt["train_config"]
     index = _rate_index(name, config, rate_index if rate_index is not None else train_cfg["rate_index"])
     param_names = {n for n, _ in create_model(name, **config).named_parameters()}
@@ -155,7 +159,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "data": {"train": Path(train_cfg["data"]).name, "train_sha256": ckpt["data_hash"],
                  "val": Path(train_cfg["val"]).name if train_cfg["val"] else None},
         "git_commit": git_commit(),
-        "log_summary": log_summary(checkpoint.parent / "log.jsonl"),
+        "log_summary": log_summary(log),
         "kodak_rd": rd,
         "kodak_images": None if rd is None else rd[0]["images"],
         "eval_device": device,
@@ -175,7 +179,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         base = _init_metadata(train_cfg)                    # its start is named, not counted as its own runs
         if base is not None:
             meta["training"]["fine_tuned_from"] = fine_tune_record(base)
-    meta["training"]["validation"] = validation_history(checkpoint.parent / "log.jsonl")
+    meta["training"]["validation"] = validation_history(log)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
 
