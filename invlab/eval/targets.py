@@ -1,0 +1,157 @@
+"""Issue 12's targets, checked on the measured Kodak curves in ``results/kodak/`` (``invlab report`` prints them).
+
+- every trained family's curve is monotone (bpp and PSNR both rise with the rate setting);
+- it beats our JPEG at every rate it covers (JPEG's PSNR interpolated on log-bpp at each of the model's points);
+- the invertible models beat the autoencoders at high rate (≥ 1 bpp; the CPU budget per rate is stated beside);
+- MS-ANFIC and M-ANFIC need no more bits than the single-scale ``anfic-mini-noctx`` (BD-rate ≤ 0).
+
+A target whose curves are not there yet is "not measurable", with the reason; nothing is assumed met.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from invlab.metrics import bd_rate
+
+#: model families (``ModelSpec.family``) whose transforms are invertible, and the autoencoder baselines
+INVERTIBLE_FAMILIES = ("msinn", "invcompress", "anfic", "manfic")
+AUTOENCODER_FAMILIES = ("baseline",)
+HIGH_RATE_BPP = 1.0
+MULTI_SCALE_VS_SINGLE = (("msanfic-mini", "anfic-mini-noctx"), ("manfic-mini", "anfic-mini-noctx"))
+MET, MISSED, NOT_MEASURABLE = "met", "missed", "not measurable"
+
+
+@dataclass
+class ModelCurve:
+    """One trained model's Kodak curve in the order of its rate settings, with its training budget."""
+
+    name: str
+    family: str
+    rate: np.ndarray
+    bpp: np.ndarray
+    psnr: np.ndarray
+    cpu_hours: float | None
+    rates_trained: int  # anchors of a variable-rate model, weight files of a fixed-rate family
+
+    @property
+    def cpu_hours_per_rate(self) -> float | None:
+        return None if self.cpu_hours is None else self.cpu_hours / max(self.rates_trained, 1)
+
+    @property
+    def invertible(self) -> bool:
+        return self.family in INVERTIBLE_FAMILIES
+
+
+def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
+    """The trained models' ``invlab evaluate`` results in ``results_dir`` (``NAME-eval.json``), by model name."""
+    curves = {}
+    for path in sorted(Path(results_dir).glob("*-eval.json")):
+        data = json.loads(path.read_text())
+        meta, res = data.get("meta") or {}, data.get("results") or {}
+        if not meta.get("trained") or "rate" not in res:
+            continue
+        order = np.argsort(res["rate"])
+        weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
+        hours = [w.get("training_cpu_hours") for w in weights]
+        rates_trained = len(meta.get("lambdas") or []) if meta.get("variable_rate") else len(weights)
+        curves[meta["model"]] = ModelCurve(
+            name=meta["model"], family=meta.get("family", ""), rate=np.asarray(res["rate"], float)[order],
+            bpp=np.asarray(res["bpp"], float)[order], psnr=np.asarray(res["psnr-rgb"], float)[order],
+            cpu_hours=sum(hours) if weights and all(h is not None for h in hours) else None,
+            rates_trained=rates_trained)
+    return curves
+
+
+def _row(target: str, subject: str, status: str, measured: str) -> dict[str, str]:
+    return {"target": target, "model": subject, "status": status, "measured": measured}
+
+
+def monotone(curve: ModelCurve) -> dict[str, str]:
+    target = "monotone curve"
+    if len(curve.rate) < 2:
+        return _row(target, curve.name, NOT_MEASURABLE, f"{len(curve.rate)} rate point")
+    bad = [f"{a:g}→{b:g}" for a, b, db, dp in zip(curve.rate[:-1], curve.rate[1:], np.diff(curve.bpp),
+                                                   np.diff(curve.psnr), strict=True) if db <= 0 or dp <= 0]
+    measured = f"{len(curve.rate)} rates, {curve.bpp[0]:.3f}–{curve.bpp[-1]:.3f} bpp"
+    if bad:
+        return _row(target, curve.name, MISSED, f"{measured}; not rising at {', '.join(bad)}")
+    return _row(target, curve.name, MET, measured)
+
+
+def psnr_at(bpp: np.ndarray, psnr: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """PSNR of a curve at ``at`` bpp (linear in log-bpp; NaN outside its bpp range)."""
+    order = np.argsort(bpp)
+    x, y = np.log(bpp[order]), psnr[order]
+    out = np.interp(np.log(at), x, y)
+    return np.where((at >= bpp.min()) & (at <= bpp.max()), out, np.nan)
+
+
+def beats_jpeg(curve: ModelCurve, jpeg_bpp: np.ndarray, jpeg_psnr: np.ndarray) -> dict[str, str]:
+    target = "beats JPEG at every rate it covers"
+    margin = curve.psnr - psnr_at(jpeg_bpp, jpeg_psnr, curve.bpp)
+    covered = ~np.isnan(margin)
+    if not covered.any():
+        return _row(target, curve.name, NOT_MEASURABLE, "no point inside JPEG's bpp range")
+    worst = int(np.nanargmin(margin))
+    measured = (f"{covered.sum()} of {len(margin)} points inside JPEG's range; smallest margin "
+                f"{margin[worst]:+.2f} dB at {curve.bpp[worst]:.3f} bpp")
+    return _row(target, curve.name, MET if np.nanmin(margin) > 0 else MISSED, measured)
+
+
+def _budget(curve: ModelCurve) -> str:
+    share = curve.cpu_hours_per_rate
+    return f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+
+
+def invertible_beats_autoencoder(inv: ModelCurve, ae: ModelCurve) -> dict[str, str]:
+    """PSNR gain of ``inv`` over ``ae`` at each of their points at ≥ 1 bpp that both curves cover."""
+    target = f"invertible beats autoencoder at ≥ {HIGH_RATE_BPP:g} bpp"
+    subject = f"{inv.name} vs {ae.name}"
+    budgets = f" ({_budget(inv)}, {_budget(ae)})"
+    lo, hi = max(inv.bpp.min(), ae.bpp.min(), HIGH_RATE_BPP), min(inv.bpp.max(), ae.bpp.max())
+    if not hi >= lo:
+        ends = ", ".join(f"{c.name} {c.bpp.min():.2f}–{c.bpp.max():.2f}" for c in (inv, ae))
+        return _row(target, subject, NOT_MEASURABLE, f"no common bpp at ≥ {HIGH_RATE_BPP:g} ({ends} bpp)" + budgets)
+    at = np.unique(np.concatenate([c.bpp[(c.bpp >= lo) & (c.bpp <= hi)] for c in (inv, ae)]))
+    gain = psnr_at(inv.bpp, inv.psnr, at) - psnr_at(ae.bpp, ae.psnr, at)
+    measured = f"{gain.min():+.2f} to {gain.max():+.2f} dB over {lo:.2f}–{hi:.2f} bpp" + budgets
+    return _row(target, subject, MET if gain.min() > 0 else MISSED, measured)
+
+
+def multi_scale_saves(multi: ModelCurve | None, single: ModelCurve | None, names: tuple[str, str]) -> dict[str, str]:
+    target = "multi-scale ANFIC ≤ single-scale in BD-rate"
+    subject = f"{names[0]} vs {names[1]}"
+    missing = [n for n, c in zip(names, (multi, single), strict=True) if c is None]
+    if missing:
+        return _row(target, subject, NOT_MEASURABLE, f"no trained curve of {', '.join(missing)}")
+    bd = bd_rate(single.bpp, single.psnr, multi.bpp, multi.psnr)
+    if np.isnan(bd):
+        return _row(target, subject, NOT_MEASURABLE, "the curves' PSNR ranges do not overlap")
+    return _row(target, subject, MET if bd <= 0 else MISSED, f"BD-rate {bd:+.1f} % (the paper: MS-ANFIC < −7 %)")
+
+
+def check_targets(results_dir: str | Path = "results/kodak") -> pd.DataFrame:
+    """One row per target and model (pair): status ``met`` / ``missed`` / ``not measurable`` and what was measured."""
+    results_dir = Path(results_dir)
+    curves = load_model_curves(results_dir)
+    jpeg_path = results_dir / "jpeg.json"
+    jpeg = json.loads(jpeg_path.read_text())["results"] if jpeg_path.is_file() else None
+    rows = []
+    for curve in curves.values():
+        rows.append(monotone(curve))
+        if jpeg is None:
+            rows.append(_row("beats JPEG at every rate it covers", curve.name, NOT_MEASURABLE,
+                             f"no {jpeg_path} (run `invlab rd --codecs jpeg`)"))
+        else:
+            rows.append(beats_jpeg(curve, np.asarray(jpeg["bpp"], float), np.asarray(jpeg["psnr-rgb"], float)))
+    inverts = [c for c in curves.values() if c.invertible]
+    autoencoders = [c for c in curves.values() if c.family in AUTOENCODER_FAMILIES]
+    rows += [invertible_beats_autoencoder(i, a) for i in inverts for a in autoencoders]
+    rows += [multi_scale_saves(curves.get(m), curves.get(s), (m, s)) for m, s in MULTI_SCALE_VS_SINGLE]
+    return pd.DataFrame(rows, columns=["target", "model", "status", "measured"])

@@ -1,0 +1,81 @@
+"""Issue 12's targets checked on result files: each status follows from the numbers (met, missed, not measurable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from invlab.eval import report
+from invlab.eval.targets import MET, MISSED, NOT_MEASURABLE, check_targets
+
+
+def _eval_json(folder: Path, model: str, family: str, rates, bpp, psnr, hours=(1.0,), variable=False, lambdas=(0.01,)):
+    meta = {"model": model, "family": family, "trained": True, "variable_rate": variable, "lambdas": list(lambdas),
+            "weights": [{"training_cpu_hours": h, "training_steps": 100} for h in hours]}
+    data = {"name": model, "results": {"rate": list(rates), "bpp": list(bpp), "psnr-rgb": list(psnr)}, "meta": meta}
+    (folder / f"{model}-eval.json").write_text(json.dumps(data))
+
+
+def _status(table, target: str, model: str) -> tuple[str, str]:
+    row = table[(table["target"].str.startswith(target)) & (table["model"] == model)]
+    assert len(row) == 1, table
+    return row["status"].iloc[0], row["measured"].iloc[0]
+
+
+def test_targets_follow_from_the_curves(tmp_path):
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    (kodak / "jpeg.json").write_text(json.dumps({"name": "jpeg", "results": {
+        "bpp": [0.2, 0.5, 1.0, 2.0], "psnr-rgb": [25.0, 29.0, 32.0, 36.0]}}))
+    # an invertible model, monotone, 2 dB above JPEG everywhere, 4 CPU-h over 8 anchors
+    _eval_json(kodak, "msinn-mini", "msinn", [0, 1, 2, 3], [0.2, 0.5, 1.0, 2.0], [27.0, 31.0, 34.0, 38.0],
+               hours=(4.0,), variable=True, lambdas=[0.1] * 8)
+    # an autoencoder: not monotone in PSNR, below JPEG at its last point, reaching 1.5 bpp
+    _eval_json(kodak, "mbt2018-mean-mini", "baseline", [0, 1, 2], [0.3, 0.8, 1.5], [28.0, 31.5, 31.0],
+               hours=(1.0, 0.5, 0.5))
+    # an untrained result is no evidence: it is left out
+    _eval_json(kodak, "anfic-mini-noctx", "anfic", [0, 1], [0.3, 0.6], [30.0, 33.0])
+    untrained = json.loads((kodak / "anfic-mini-noctx-eval.json").read_text())
+    untrained["meta"]["trained"] = False
+    (kodak / "anfic-mini-noctx-eval.json").write_text(json.dumps(untrained))
+
+    table = check_targets(kodak)
+    assert _status(table, "monotone", "msinn-mini")[0] == MET
+    status, measured = _status(table, "monotone", "mbt2018-mean-mini")
+    assert status == MISSED and "1→2" in measured
+    status, measured = _status(table, "beats JPEG", "msinn-mini")
+    assert status == MET and "+2.00 dB" in measured
+    status, measured = _status(table, "beats JPEG", "mbt2018-mean-mini")
+    assert status == MISSED and "at 1.500 bpp" in measured
+    status, measured = _status(table, "invertible beats autoencoder", "msinn-mini vs mbt2018-mean-mini")
+    assert status == MET and "1.00–1.50 bpp" in measured
+    assert "msinn-mini 0.50 CPU-h per rate" in measured and "mbt2018-mean-mini 0.67 CPU-h per rate" in measured
+    status, measured = _status(table, "multi-scale", "msanfic-mini vs anfic-mini-noctx")
+    assert status == NOT_MEASURABLE and "anfic-mini-noctx" in measured
+    assert not (table["model"] == "anfic-mini-noctx").any()
+
+
+def test_an_autoencoder_below_one_bpp_cannot_be_compared_at_high_rate(tmp_path):
+    _eval_json(tmp_path, "msinn-mini", "msinn", [0, 1], [0.5, 1.5], [31.0, 37.0], variable=True, lambdas=[1, 2])
+    _eval_json(tmp_path, "bmshj2018-hyperprior-mini", "baseline", [0, 1], [0.3, 0.7], [28.0, 31.0])
+    table = check_targets(tmp_path)
+    status, measured = _status(table, "invertible beats autoencoder", "msinn-mini vs bmshj2018-hyperprior-mini")
+    assert status == NOT_MEASURABLE and "0.30–0.70" in measured
+    assert _status(table, "beats JPEG", "msinn-mini")[0] == NOT_MEASURABLE  # no jpeg.json to compare with
+
+
+def test_report_writes_the_targets_block_where_the_readme_has_one(tmp_path, capsys):
+    kodak = tmp_path / "results" / "kodak"
+    kodak.mkdir(parents=True)
+    _eval_json(kodak, "msinn-mini", "msinn", [0, 1], [0.5, 1.5], [31.0, 37.0], variable=True, lambdas=[1, 2])
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results:start -->\n<!-- results:end -->\nx\n"
+                      "<!-- targets:start -->\nold\n<!-- targets:end -->\n")
+    args = argparse.Namespace(results=str(tmp_path / "results"), anchor="vtm", write=str(readme))
+    assert report.run(args) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| monotone curve | msinn-mini | met |" in text and "\nx\n" in text
+    args.write = None
+    report.run(args)
+    assert "**Targets (issue 12)**" in capsys.readouterr().out
