@@ -391,8 +391,15 @@ def test_the_training_curve_spans_every_run_and_recovers_old_runs_from_git(tmp_p
     curve = training_curve({"training": training})
     assert curve["run"].tolist() == [1, 2, 2] and curve["step"].tolist() == [4, 10, 20]
     assert curve["cpu_hours"].tolist() == [2.0, 2.1, 2.2]  # the runs before in full, then this run's clock
+    assert not curve["set_aside"].any()
     plot(curve, tmp_path / "curve.png", "test")
     assert (tmp_path / "curve.png").stat().st_size > 1000
+    # a run that resumed its stable checkpoint after an earlier session's decay: that branch is marked set aside
+    resumed = [{"step": 5, "loss": 3.0}, {"step": 10, "phase": "decay", "loss": 2.9},
+               {"step": 12, "phase": "decay", "loss": 2.7}, {"step": 10, "loss": 2.95}, {"step": 15, "loss": 2.8}]
+    curve = training_curve({"training": {"cpu_hours": 1.0, "validation": resumed}})
+    assert curve["set_aside"].tolist() == [False, True, True, False, False]
+    plot(curve, tmp_path / "resumed.png", "test")
 
     repo = tmp_path / "repo"  # an old export committed with its log summary, then a later one over it
     (repo / "weights").mkdir(parents=True)

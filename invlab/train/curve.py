@@ -30,7 +30,8 @@ def _runs(training: dict[str, Any]) -> list[dict[str, Any]]:
 def training_curve(meta: dict[str, Any]) -> pd.DataFrame:
     """One row per validation: ``run`` (1 = first), ``step``, ``cpu_hours`` (the runs before it in full, plus the
     run's own process CPU time at that validation, or its whole CPU-hours where the record has no clock),
-    ``phase``, ``loss`` and every ``bpp@k`` / ``psnr@k``."""
+    ``phase``, ``loss``, every ``bpp@k`` / ``psnr@k``, and ``set_aside``: the record is on a decay branch that a
+    later session set aside when it resumed the run's stable checkpoint (its steps come again after it)."""
     rows, before = [], 0.0
     for number, run in enumerate(_runs(meta.get("training", {})), 1):
         for record in run.get("validation") or []:
@@ -40,7 +41,11 @@ def training_curve(meta: dict[str, Any]) -> pd.DataFrame:
                          "phase": record.get("phase", ""), "loss": record["loss"],
                          **{k: v for k, v in record.items() if k.startswith(("bpp@", "psnr@"))}})
         before += run.get("cpu_hours") or 0.0
-    return pd.DataFrame(rows)
+    curve = pd.DataFrame(rows)
+    if len(curve):  # a record with a smaller step after it in its run belongs to a decay branch set aside
+        later_min = curve[::-1].groupby("run")["step"].cummin()[::-1]  # (the run resumed its stable checkpoint)
+        curve["set_aside"] = curve["step"] >= later_min.groupby(curve["run"]).shift(-1).fillna(float("inf"))
+    return curve
 
 
 def recover_from_git(meta_path: Path, root: Path = REPO_ROOT) -> int:
@@ -79,8 +84,13 @@ def plot(curve: pd.DataFrame, path: Path, title: str) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for run, df in curve.groupby("run"):
+        kept = df[~df["set_aside"]] if "set_aside" in df else df
+        aside = df[df["set_aside"]] if "set_aside" in df else df.iloc[:0]
         for ax, x in zip(axes, ("step", "cpu_hours"), strict=True):
-            ax.plot(df[x], df["loss"], marker="o", markersize=3, label=f"run {run}")
+            line, = ax.plot(kept[x], kept["loss"], marker="o", markersize=3, label=f"run {run}")
+            if len(aside):
+                ax.plot(aside[x], aside["loss"], marker="x", markersize=4, linestyle="--", color=line.get_color(),
+                        alpha=0.6, label=f"run {run}: decay branch set aside")
     axes[0].set_xlabel("training step")
     axes[1].set_xlabel("CPU-hours (all runs)")
     axes[0].set_ylabel("validation loss (rate-distortion)")
@@ -110,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out or REPO_ROOT / "results" / "training" / f"{meta_path.stem}-curve")
     out.parent.mkdir(parents=True, exist_ok=True)
     curve.to_csv(out.with_suffix(".csv"), index=False)
-    plot(curve, out.with_suffix(".png"), f"{meta_path.stem}: validation loss over {curve['run'].max()} runs")
+    runs = int(curve["run"].max())
+    plot(curve, out.with_suffix(".png"), f"{meta_path.stem}: validation loss over {runs} run{'s' if runs > 1 else ''}")
     print(curve.groupby("run").tail(1).to_string(index=False))
     print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.png')}")
     return 0
