@@ -22,7 +22,7 @@ from plotly.subplots import make_subplots
 from invlab.eval.anchors import Curve, load_anchor, load_results
 
 PALETTE = colormaps["tab20"].colors
-LEGEND_COLUMNS = 3  # legend entries per row under the interactive figure
+LEGEND_COLUMNS = 2  # legend entries per row under the interactive figure (3 cut the long labels at 1000 px)
 LEGEND_ROW_PX = 30
 PANEL_PX = 440  # the interactive figure's height without its legend
 # no dates, fixed SVG ids: a figure of the same curves is the same bytes
