@@ -414,3 +414,14 @@ def test_the_training_curve_spans_every_run_and_recovers_old_runs_from_git(tmp_p
     runs = json.loads(meta_path.read_text())["training"]["earlier_runs"]
     assert runs[0]["validation"] == [{"step": 4, "loss": 4.0}] and "at commit" in runs[0]["validation_source"]
     assert "validation" not in runs[1]
+
+
+def test_a_crop_the_model_cannot_train_on_is_a_clear_error(crops, tmp_path):
+    """msanfic-mini downsamples by 128: a 64² crop used to fail deep inside CompressAI's entropy model."""
+    from invlab.errors import InvlabError
+
+    with pytest.raises(InvlabError, match=r"--crop 64 does not fit msanfic-mini: .* multiples of 128.*--crop 128"):
+        Trainer(_cfg(crops, tmp_path / "run", model="msanfic-mini", crop=64, rate_index=2))
+    with pytest.raises(InvlabError, match=r"--val-crop 38 does not fit tiny-flow: .* multiples of 4.*--val-crop 36$"):
+        Trainer(_cfg(crops, tmp_path / "run", val_crop=38))
+    assert not (tmp_path / "run").exists()  # nothing written before the check

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from invlab.errors import InvlabError
 from invlab.models import create_model, get_spec
 from invlab.models.base import InvlabModel, eval_mode
 from invlab.train.data import ImageFolder, dataset_hash
@@ -126,6 +127,20 @@ def resolve_precision(precision: str, device: str, cpu_flags: set[str] | None = 
     return "bf16" if has_fast_bf16(device, cpu_flags) else "fp32"
 
 
+def check_crop_sizes(cfg: TrainConfig, model: InvlabModel) -> None:
+    """Training and validation crops must be multiples of the model's total downsampling (``pad_multiple``).
+
+    Coding pads every image to that multiple, but training feeds crops unpadded: a smaller or unaligned crop leaves
+    latent grids of mismatched sizes and fails deep inside the entropy model. Raises ``InvlabError`` naming the fix.
+    """
+    multiple = int(getattr(model, "pad_multiple", 1))
+    for option, size in (("--crop", cfg.crop), ("--val-crop", cfg.val_crop or cfg.crop)):
+        if size < multiple or size % multiple:
+            fit = max(multiple, size // multiple * multiple)
+            raise InvlabError(f"{option} {size} does not fit {cfg.model}: training crops must be multiples of "
+                              f"{multiple} (its total downsampling); use {option} {fit}")
+
+
 def build_model(cfg: TrainConfig) -> tuple[InvlabModel, dict[str, Any]]:
     """The model to train and the full config that rebuilds it (``create_model(cfg.model, **config)``)."""
     config = dict(cfg.model_config)
@@ -209,6 +224,7 @@ class Trainer:
         self.ckpt_path = self.run_dir / "last.pt"
         self.log_path = self.run_dir / "log.jsonl"
         self.model, self.model_config = build_model(cfg)
+        check_crop_sizes(cfg, self.model)
         if cfg.init_from:
             self.model.load_state_dict(load_state(cfg.init_from))
         if cfg.actnorm_init == "identity":
