@@ -7,7 +7,10 @@
 #
 # Continues, in this order: the run's stable.pt / last.pt in ~/.cache/invlab/runs/RUN (exact), else the committed
 # weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata), else from scratch.
-# DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4) and PRECISION (default auto) may be set. The log goes to
+# DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
+# RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini, in its own run folder,
+# warm from the 8-anchor weights (export with --run-dir ~/.cache/invlab/runs/msinn-mini-12):
+#   RUN=msinn-mini-12 bash scripts/train_cpu.sh msinn-mini 100 --config '{"anchors": 12}' The log goes to
 # ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 set -euo pipefail
@@ -24,9 +27,10 @@ index=""
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--rate-index" ]; then j=$((i + 1)); index=${!j}; fi
 done
-run=$model${index:+-q$index}
+stem=$model${index:+-q$index}
+run=${RUN:-$stem}  # RUN: a run folder of its own, e.g. RUN=msinn-mini-12 for the 12-anchor widening beside the 8-anchor run
 runs=${INVLAB_RUNS:-$HOME/.cache/invlab/runs}
-weights=weights/$run.pt
+weights=weights/$stem.pt
 warm=()
 if [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] && [ -f "$weights" ]; then
   steps=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['training']['steps'])" \
@@ -39,7 +43,7 @@ log=$HOME/.cache/invlab/logs/$run-$(date +%Y%m%d-%H%M).txt
 command=(.venv/bin/invlab train "$model"
   --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr "$LR" --precision "$PRECISION" --schedule wsd
   --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500
-  --time-limit "$minutes" --no-progress "${warm[@]}" "$@")
+  --time-limit "$minutes" --no-progress --run-dir "$runs/$run" "${warm[@]}" "$@")
 if [ "${WAIT:-0}" = 1 ]; then
   echo "train_cpu: $run training for $minutes min (log $log, run folder $runs/$run)"
   OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS nice -n 5 "${command[@]}" > "$log" 2>&1 < /dev/null
