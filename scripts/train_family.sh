@@ -9,7 +9,9 @@
 # Each run goes through scripts/train_cpu.sh (same recipe, checkpoints, warm continuation): an index that already
 # has weights continues from them; one without starts from the base index's weights (INDEX:FROM: from FROM's) (--init-from; the metadata
 # then names that start as fine_tuned_from, apart from the file's own budget). Exports use --fp16 and a 4-image
-# Kodak check. The queue's log: ~/.cache/invlab/logs/MODEL-family-<date>.txt.
+# Kodak check. The queue's log: ~/.cache/invlab/logs/MODEL-family-<date>.txt. BASE_LR sets the base run's peak LR
+# alone (a new family from scratch: BASE_LR=1e-3, the fine-tunes keep LR, default 5e-4):
+#   BASE_LR=1e-3 bash scripts/train_family.sh manfic-mini 32 11 2 1 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: train_family.sh MODEL BASE_MINUTES TUNE_MINUTES [BASE_INDEX [INDEX ...]]}
@@ -31,7 +33,8 @@ queue() {  # MODEL BASE BASE_MINUTES TUNE_MINUTES INDEX...: the base must succee
   export_index() {
     OMP_NUM_THREADS=${THREADS:-2} .venv/bin/invlab train "$model" --rate-index "$1" --export --fp16 --kodak-limit 4
   }
-  WAIT=1 bash scripts/train_cpu.sh "$model" "$base_minutes" --rate-index "$base" && export_index "$base" \
+  LR=${BASE_LR:-${LR:-5e-4}} WAIT=1 bash scripts/train_cpu.sh "$model" "$base_minutes" --rate-index "$base" \
+    && export_index "$base" \
     || { echo "train_family: the base run q$base failed; no fine-tunes"; return 1; }
   for pair in "$@"; do
     index=${pair%%:*} from=$base
