@@ -56,6 +56,22 @@ def test_targets_follow_from_the_curves(tmp_path):
     assert not (table["model"] == "anfic-mini-noctx").any()
 
 
+def test_multi_scale_vs_single_scale_is_a_bd_rate_with_both_budgets(tmp_path):
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    bpp = [0.3, 0.6, 1.0]
+    _eval_json(kodak, "anfic-mini-noctx", "anfic", [1, 2, 3], bpp, [29.0, 32.0, 34.0], hours=(1.0, 0.5, 0.5))
+    _eval_json(kodak, "msanfic-mini", "manfic", [1, 2, 3], [b * 0.9 for b in bpp], [29.0, 32.0, 34.0],
+               hours=(0.9, 0.3, 0.3))  # the same PSNR with 10 % fewer bits
+    _eval_json(kodak, "manfic-mini", "manfic", [1, 2, 3], [b * 1.2 for b in bpp], [29.0, 32.0, 34.0])
+    table = check_targets(kodak)
+    status, measured = _status(table, "multi-scale", "msanfic-mini vs anfic-mini-noctx")
+    assert status == MET and "BD-rate -10.0 %" in measured
+    assert "msanfic-mini 0.50 CPU-h per rate" in measured and "anfic-mini-noctx 0.67 CPU-h per rate" in measured
+    status, measured = _status(table, "multi-scale", "manfic-mini vs anfic-mini-noctx")
+    assert status == MISSED and "BD-rate +20.0 %" in measured
+
+
 def test_an_autoencoder_below_one_bpp_cannot_be_compared_at_high_rate(tmp_path):
     _eval_json(tmp_path, "msinn-mini", "msinn", [0, 1], [0.5, 1.5], [31.0, 37.0], variable=True, lambdas=[1, 2])
     _eval_json(tmp_path, "bmshj2018-hyperprior-mini", "baseline", [0, 1], [0.3, 0.7], [28.0, 31.0])

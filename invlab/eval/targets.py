@@ -130,10 +130,12 @@ def multi_scale_saves(multi: ModelCurve | None, single: ModelCurve | None, names
     missing = [n for n, c in zip(names, (multi, single), strict=True) if c is None]
     if missing:
         return _row(target, subject, NOT_MEASURABLE, f"no trained curve of {', '.join(missing)}")
+    budgets = f" ({_budget(multi)}, {_budget(single)})"
     bd = bd_rate(single.bpp, single.psnr, multi.bpp, multi.psnr)
     if np.isnan(bd):
-        return _row(target, subject, NOT_MEASURABLE, "the curves' PSNR ranges do not overlap")
-    return _row(target, subject, MET if bd <= 0 else MISSED, f"BD-rate {bd:+.1f} % (the paper: MS-ANFIC < −7 %)")
+        return _row(target, subject, NOT_MEASURABLE, "the curves' PSNR ranges do not overlap" + budgets)
+    return _row(target, subject, MET if bd <= 0 else MISSED,
+                f"BD-rate {bd:+.1f} % (the paper: MS-ANFIC < −7 %)" + budgets)
 
 
 def check_targets(results_dir: str | Path = "results/kodak") -> pd.DataFrame:
