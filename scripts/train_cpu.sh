@@ -10,8 +10,8 @@
 # DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
 # RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini, in its own run folder,
 # warm from the 8-anchor weights (export with --run-dir ~/.cache/invlab/runs/msinn-mini-12):
-#   RUN=msinn-mini-12 bash scripts/train_cpu.sh msinn-mini 100 --config '{"anchors": 12}' The log goes to
-# ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
+#   RUN=msinn-mini-12 bash scripts/train_cpu.sh msinn-mini 100 --config '{"anchors": 12}'
+# The log goes to ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
