@@ -138,6 +138,19 @@ def test_cli_help_runs():
     assert out.returncode == 0 and "encode" in out.stdout
 
 
+def test_a_family_without_index_0_gives_its_first_shipped_model_by_default(tmp_path, monkeypatch):
+    """Only NAME-q1.pt and NAME-q3.pt shipped: ``model()`` is index 1's (notebooks ask for "a model" this way)."""
+    name = "bmshj2018-hyperprior-mini"
+    state = load_model(name, pretrained=False).state_dict()
+    for index in (1, 3):
+        torch.save({"state_dict": state, "config": {}}, tmp_path / f"{name}-q{index}.pt")
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path))
+    codec = LearnedCodec(name)
+    assert codec.rates == (1.0, 3.0) and codec.model() is codec.model(1.0)
+    with pytest.raises(ValueError, match="weight index, one of 1, 3"):
+        codec.model(0.0)
+
+
 def test_fixed_rate_family_with_several_weight_files(tmp_path, monkeypatch, small_rgb):
     """NAME-q0.pt and NAME-q2.pt shipped: rate picks the file, other indexes are refused, files record theirs."""
     from invlab.errors import InvalidHeaderError

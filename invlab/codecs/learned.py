@@ -59,8 +59,9 @@ class LearnedCodec(Codec):
     def _rate_space(self) -> RateSpace:
         return rate_space_of(self.name, self.pretrained)
 
-    def model(self, rate: float) -> InvlabModel:
-        """The model that codes at ``rate`` (loaded once, cached)."""
+    def model(self, rate: float | None = None) -> InvlabModel:
+        """The model that codes at ``rate`` (loaded once, cached); without a rate, the default one (the first
+        shipped weight index of a fixed-rate family, whichever indices it ships)."""
         return self._model_at(self.rate_space.check(rate, self.name))
 
     def _model_at(self, rate: float) -> InvlabModel:

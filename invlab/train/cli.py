@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init-from", help="start from these weights (checkpoint or weights .pt): staged fine-tuning")
     parser.add_argument("--start-step", type=int, default=0,
                         help="with --init-from: continue a run from a weights file at this step (fresh optimiser)")
+    parser.add_argument("--init-partial", action="store_true",
+                        help="with --init-from: weights of a related model (e.g. anfic-mini from anfic-mini-noctx): "
+                             "take the tensors that fit, widen grown input channels with zeros, report the rest")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     parser.add_argument("--export", action="store_true", help="write weights/NAME[-qI].pt + .json from the checkpoint")
     parser.add_argument("--fp16", action="store_true", help="export: store parameters as fp16")
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             lmbda=args.lmbda, rate_index=args.rate_index, batch_size=args.batch_size, crop=args.crop, lr=args.lr,
             aux_lr=args.aux_lr, max_steps=args.max_steps, val_every=args.val_every, log_every=args.log_every,
             ckpt_every=args.ckpt_every, time_limit_min=args.time_limit, seed=args.seed, device=args.device,
-            init_from=args.init_from, start_step=args.start_step, progress=not args.no_progress,
+            init_from=args.init_from, start_step=args.start_step, init_partial=args.init_partial,
+            progress=not args.no_progress,
             precision=resolve_precision(args.precision, args.device), schedule=args.schedule,
             warmup_steps=args.warmup_steps,
             decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio, val_crop=args.val_crop,

@@ -155,6 +155,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
             "steps_per_second": round((ckpt["step"] - train_cfg["start_step"]) / max(ckpt["train_seconds"], 1e-9), 2),
             **{k: train_cfg[k] for k in ("max_steps", "batch_size", "crop", "lr", "aux_lr", "clip", "milestones",
                                           "seed", "device", "init_from", "start_step", "lmbda")},
+            "init_partial": train_cfg.get("init_partial", False),  # started from a related model's weights
         },
         "data": {"train": Path(train_cfg["data"]).name, "train_sha256": ckpt["data_hash"],
                  "val": Path(train_cfg["val"]).name if train_cfg["val"] else None},

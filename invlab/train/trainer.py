@@ -76,6 +76,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # wsd: final learning rate / peak
     init_from: str | None = None
     start_step: int = 0  # with init_from: continue the step count (data, anchors and LR schedule) from here
+    init_partial: bool = False  # with init_from: take what fits from a related model (train/warm_start.py)
     progress: bool = True
     actnorm_init: str = "data"  # "data": ActNorm from the first batch's statistics; "identity": scale 1, bias 0
 
@@ -225,7 +226,11 @@ class Trainer:
         self.log_path = self.run_dir / "log.jsonl"
         self.model, self.model_config = build_model(cfg)
         check_crop_sizes(cfg, self.model)
-        if cfg.init_from:
+        if cfg.init_from and cfg.init_partial:
+            from invlab.train.warm_start import load_partial
+
+            print(load_partial(self.model, load_state(cfg.init_from)).summary(), flush=True)
+        elif cfg.init_from:
             self.model.load_state_dict(load_state(cfg.init_from))
         if cfg.actnorm_init == "identity":
             from invlab.flows.actnorm import ActNorm

@@ -1,0 +1,71 @@
+"""Warm starts across related architectures: a model that adds a part to another starts from its weights.
+
+``anfic-mini`` is ``anfic-mini-noctx`` plus a causal context whose features enter the mixture head after the
+hyper parameters (``head(cat([params, context]))``). :func:`load_partial` copies every tensor whose name and
+shape match, and *widens* a weight whose input channels grew (dimension 1 larger, all else equal): the old
+weights fill the first input channels and the new ones start at zero, so the new inputs contribute nothing at
+first and the warm model computes what the source model computed. Everything else keeps its fresh initialisation
+and is reported, so a run never starts from a silently half-loaded model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class WarmStartReport:
+    """What :func:`load_partial` did, by tensor name."""
+
+    copied: list[str] = field(default_factory=list)
+    widened: list[str] = field(default_factory=list)  # input channels grew: old weights first, zeros after
+    fresh: list[str] = field(default_factory=list)  # in the model, not usable from the source: initialised afresh
+    unused: list[str] = field(default_factory=list)  # in the source, not in the model
+
+    def summary(self) -> str:
+        return (f"warm start: {len(self.copied)} tensors copied, {len(self.widened)} widened "
+                f"({', '.join(self.widened) or 'none'}), {len(self.fresh)} fresh "
+                f"({', '.join(self.fresh) or 'none'}), {len(self.unused)} unused")
+
+
+def _widens(old: torch.Tensor, new: torch.Tensor) -> bool:
+    """Whether ``new`` is ``old`` with more input channels (dimension 1), every other dimension equal."""
+    return (old.dim() == new.dim() >= 2 and old.shape[1] < new.shape[1]
+            and old.shape[:1] == new.shape[:1] and old.shape[2:] == new.shape[2:])
+
+
+def load_partial(model: nn.Module, state: dict[str, torch.Tensor], *,
+                 rebuilt_buffers: tuple[str, ...] = ("_quantized_cdf", "_cdf_length", "_offset", "scale_table"),
+                 ) -> WarmStartReport:
+    """Load what fits of ``state`` into ``model`` (see the module docstring); returns what was done.
+
+    Buffers named in ``rebuilt_buffers`` (entropy-coder tables, rebuilt by ``update()`` before export) are taken
+    when their shapes match and otherwise left fresh without counting as fresh. Raises ``ValueError`` when
+    nothing of the model's parameters could be taken (the wrong source file).
+    """
+    report = WarmStartReport()
+    target = model.state_dict()
+    merged = dict(target)
+    for name, new in target.items():
+        old = state.get(name)
+        if old is None or not torch.is_tensor(old):
+            report.fresh.append(name)
+        elif old.shape == new.shape:
+            merged[name] = old.to(new.dtype)
+            report.copied.append(name)
+        elif _widens(old, new) and new.is_floating_point():
+            wide = torch.zeros_like(new)
+            wide[:, : old.shape[1]] = old.to(new.dtype)
+            merged[name] = wide
+            report.widened.append(name)
+        elif not name.endswith(rebuilt_buffers):
+            report.fresh.append(name)
+    report.unused = [name for name in state if name not in target]
+    params = {name for name, _ in model.named_parameters()}
+    if not params & (set(report.copied) | set(report.widened)):
+        raise ValueError("the warm-start weights share no parameter with this model (another architecture?)")
+    model.load_state_dict(merged)
+    return report

@@ -1,0 +1,39 @@
+"""Warm starts across related architectures: anfic-mini from anfic-mini-noctx computes what the source computed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from invlab.train.warm_start import load_partial
+from invlab.weights import load_model
+
+
+def test_a_widened_input_starts_at_zero_so_the_new_inputs_change_nothing():
+    torch.manual_seed(0)
+    old, new = nn.Conv2d(4, 8, 3, padding=1), nn.Conv2d(6, 8, 3, padding=1)
+    report = load_partial(new, old.state_dict())
+    assert report.widened == ["weight"] and report.copied == ["bias"] and not report.fresh
+    x, extra = torch.randn(1, 4, 5, 5), torch.randn(1, 2, 5, 5)
+    assert torch.equal(new(torch.cat([x, extra], 1)), old(x))
+
+
+def test_anfic_mini_warm_from_noctx_starts_with_the_same_mixture_and_a_fresh_context():
+    torch.manual_seed(0)
+    source = load_model("anfic-mini-noctx", pretrained=False).eval()
+    model = load_model("anfic-mini", pretrained=False).eval()
+    report = load_partial(model, source.state_dict())
+    assert report.widened == ["priors.0.head.net.0.weight"]
+    assert {n for n in report.fresh} == {"priors.0.context.weight", "priors.0.context.bias", "priors.0.context.mask"}
+    prior, source_prior = model.priors[0], source.priors[0]
+    v_hat = torch.randn(1, prior.channels, 6, 6).round()
+    params = torch.randn(1, model.priors[0].head.net[0].in_channels - prior.context.out_channels, 6, 6)
+    with torch.no_grad():
+        for ours, theirs in zip(prior.mixture(params, prior.context(v_hat)), source_prior.mixture(params), strict=True):
+            torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_of_another_architecture_are_refused():
+    with pytest.raises(ValueError, match="share no parameter"):
+        load_partial(nn.Linear(3, 3), {"other.weight": torch.zeros(3, 3)})
