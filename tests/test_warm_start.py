@@ -19,6 +19,23 @@ def test_a_widened_input_starts_at_zero_so_the_new_inputs_change_nothing():
     assert torch.equal(new(torch.cat([x, extra], 1)), old(x))
 
 
+def test_a_transposed_convolution_widens_along_its_first_dimension():
+    torch.manual_seed(0)
+    old, new = nn.ConvTranspose2d(4, 8, 3, padding=1), nn.ConvTranspose2d(6, 8, 3, padding=1)
+    assert load_partial(new, old.state_dict()).widened == ["weight"]
+    x, extra = torch.randn(1, 4, 5, 5), torch.randn(1, 2, 5, 5)
+    assert torch.equal(new(torch.cat([x, extra], 1)), old(x))
+
+
+def test_msanfic_mini_warm_from_noctx_takes_the_anf_steps_and_the_finest_level():
+    source = load_model("anfic-mini-noctx", pretrained=False)
+    model = load_model("msanfic-mini", pretrained=False)
+    report = load_partial(model, source.state_dict())
+    assert report.widened == ["priors.0.h_a.0.weight", "priors.0.h_s_last.weight"] and not report.unused
+    assert {".".join(name.split(".")[:2]) for name in report.fresh} == {
+        "priors.1", "priors.2", "split.down", "split.merge", "split.up"}  # the coarser levels and the split network
+
+
 def test_anfic_mini_warm_from_noctx_starts_with_the_same_mixture_and_a_fresh_context():
     torch.manual_seed(0)
     source = load_model("anfic-mini-noctx", pretrained=False).eval()

@@ -2,7 +2,8 @@
 
 ``anfic-mini`` is ``anfic-mini-noctx`` plus a causal context whose features enter the mixture head after the
 hyper parameters (``head(cat([params, context]))``). :func:`load_partial` copies every tensor whose name and
-shape match, and *widens* a weight whose input channels grew (dimension 1 larger, all else equal): the old
+shape match, and *widens* a weight whose input channels grew (all else equal; a convolution's dimension 1, a transposed
+convolution's dimension 0): the old
 weights fill the first input channels and the new ones start at zero, so the new inputs contribute nothing at
 first and the warm model computes what the source model computed. Everything else keeps its fresh initialisation
 and is reported, so a run never starts from a silently half-loaded model.
@@ -31,10 +32,18 @@ class WarmStartReport:
                 f"({', '.join(self.fresh) or 'none'}), {len(self.unused)} unused")
 
 
-def _widens(old: torch.Tensor, new: torch.Tensor) -> bool:
-    """Whether ``new`` is ``old`` with more input channels (dimension 1), every other dimension equal."""
-    return (old.dim() == new.dim() >= 2 and old.shape[1] < new.shape[1]
-            and old.shape[:1] == new.shape[:1] and old.shape[2:] == new.shape[2:])
+def _input_dim(model: nn.Module, name: str) -> int:
+    """The dimension of a weight that indexes its layer's input channels: 0 for a transposed convolution
+    (weights in x out x k x k), 1 for a convolution or linear layer (out x in ...)."""
+    owner = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
+    return 0 if isinstance(owner, nn.modules.conv._ConvTransposeNd) else 1
+
+
+def _widens(old: torch.Tensor, new: torch.Tensor, dim: int) -> bool:
+    """Whether ``new`` is ``old`` with more input channels (dimension ``dim``), every other dimension equal."""
+    if old.dim() != new.dim() or old.dim() < 2 or old.shape[dim] >= new.shape[dim]:
+        return False
+    return all(a == b for i, (a, b) in enumerate(zip(old.shape, new.shape, strict=True)) if i != dim)
 
 
 def load_partial(model: nn.Module, state: dict[str, torch.Tensor], *,
@@ -56,9 +65,9 @@ def load_partial(model: nn.Module, state: dict[str, torch.Tensor], *,
         elif old.shape == new.shape:
             merged[name] = old.to(new.dtype)
             report.copied.append(name)
-        elif _widens(old, new) and new.is_floating_point():
+        elif new.is_floating_point() and name.endswith("weight") and _widens(old, new, dim := _input_dim(model, name)):
             wide = torch.zeros_like(new)
-            wide[:, : old.shape[1]] = old.to(new.dtype)
+            wide.narrow(dim, 0, old.shape[dim]).copy_(old.to(new.dtype))
             merged[name] = wide
             report.widened.append(name)
         elif not name.endswith(rebuilt_buffers):
