@@ -146,7 +146,8 @@ def fine_tune_start(training: dict) -> str:
         return ""
     index = f" q{base['rate_index']}" if base.get("rate_index") is not None else ""
     hours = f", {base['cpu_hours_total']:.1f} CPU-hours" if base.get("cpu_hours_total") is not None else ""
-    return f"fine-tuned from {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours})"
+    how = "warm from (the parts that fit)" if training.get("init_partial") else "fine-tuned from"
+    return f"{how} {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours})"
 
 
 def budget_line(name: str, rate_index: int | None = None) -> str:

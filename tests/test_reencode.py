@@ -151,6 +151,11 @@ def test_a_trained_models_rows_name_the_budget_of_the_weights_that_coded_them(sm
     start = {"model": "tiny-flow", "rate_index": 2, "steps": 9908}
     weights.with_suffix(".json").write_text(json.dumps({"training": {"steps": 10, "fine_tuned_from": start}}))
     assert reencode.training_of(codec, 1.0) == "10 steps, fine-tuned from tiny-flow q2 (9,908 steps)"
+    start = {"model": "anfic-mini-noctx", "rate_index": 2, "steps": 3777, "cpu_hours_total": 1.6}
+    weights.with_suffix(".json").write_text(json.dumps({"training": {"steps": 10, "fine_tuned_from": start,
+                                                                     "init_partial": True}}))
+    assert reencode.training_of(codec, 1.0) == (
+        "10 steps, warm from (the parts that fit) anfic-mini-noctx q2 (3,777 steps, 1.6 CPU-hours)")
 
 
 def test_notebook_runs_in_quick_mode():

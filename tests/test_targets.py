@@ -10,9 +10,12 @@ from invlab.eval import report
 from invlab.eval.targets import MET, MISSED, NOT_MEASURABLE, check_targets
 
 
-def _eval_json(folder: Path, model: str, family: str, rates, bpp, psnr, hours=(1.0,), variable=False, lambdas=(0.01,)):
+def _eval_json(folder: Path, model: str, family: str, rates, bpp, psnr, hours=(1.0,), variable=False, lambdas=(0.01,),
+               starts=None):
     meta = {"model": model, "family": family, "trained": True, "variable_rate": variable, "lambdas": list(lambdas),
             "weights": [{"training_cpu_hours": h, "training_steps": 100} for h in hours]}
+    for weight, start in zip(meta["weights"], starts or [], strict=False):
+        weight["fine_tuned_from"] = start
     data = {"name": model, "results": {"rate": list(rates), "bpp": list(bpp), "psnr-rgb": list(psnr)}, "meta": meta}
     (folder / f"{model}-eval.json").write_text(json.dumps(data))
 
@@ -70,6 +73,26 @@ def test_multi_scale_vs_single_scale_is_a_bd_rate_with_both_budgets(tmp_path):
     assert "msanfic-mini 0.50 CPU-h per rate" in measured and "anfic-mini-noctx 0.67 CPU-h per rate" in measured
     status, measured = _status(table, "multi-scale", "manfic-mini vs anfic-mini-noctx")
     assert status == MISSED and "BD-rate +20.0 %" in measured
+
+
+def test_a_model_warm_from_another_names_that_budget_beside_its_own(tmp_path):
+    from invlab.eval.anchors import training_budget
+
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    bpp = [0.3, 0.6, 1.0]
+    _eval_json(kodak, "anfic-mini-noctx", "anfic", [1, 2, 3], bpp, [29.0, 32.0, 34.0], hours=(0.5, 1.5, 0.5))
+    starts = [{"model": "anfic-mini-noctx", "rate_index": i, "weights_hash": f"h{i}", "cpu_hours_total": h}
+              for i, h in ((1, 0.5), (2, 1.5), (3, 0.5))]
+    _eval_json(kodak, "msanfic-mini", "manfic", [1, 2, 3], bpp, [29.5, 32.5, 34.5], hours=(0.3, 0.3, 0.3),
+               starts=starts)
+    status, measured = _status(check_targets(kodak), "multi-scale", "msanfic-mini vs anfic-mini-noctx")
+    assert status == MET and "msanfic-mini 0.30 CPU-h per rate (+0.83 of anfic-mini-noctx's, its start)" in measured
+    meta = json.loads((kodak / "msanfic-mini-eval.json").read_text())["meta"]
+    assert training_budget(meta) == "3 files, 0.9 CPU-h, 300 steps, warm from anfic-mini-noctx (+2.5 CPU-h)"
+    meta["weights"][0]["fine_tuned_from"] = {"model": "msanfic-mini", "rate_index": 2, "cpu_hours_total": 9.0}
+    meta["weights"][1:] = [{k: v for k, v in w.items() if k != "fine_tuned_from"} for w in meta["weights"][1:]]
+    assert training_budget(meta) == "3 files, 0.9 CPU-h, 300 steps"  # a fine-tune within its family: no extra
 
 
 def test_an_autoencoder_below_one_bpp_cannot_be_compared_at_high_rate(tmp_path):

@@ -85,7 +85,26 @@ def training_budget(meta: dict) -> str:
         parts.append(f"{sum(hours):.1f} CPU-h")
     if all(n is not None for n in steps):
         parts.append(f"{sum(steps):,} steps")
+    inherited = warm_start_budget(meta)
+    if inherited is not None:
+        names, hours = inherited
+        parts.append(f"warm from {', '.join(names)}" + ("" if hours is None else f" (+{hours:.1f} CPU-h)"))
     return ", ".join(parts)
+
+
+def warm_start_budget(meta: dict) -> tuple[list[str], float | None] | None:
+    """The other models a result's weight files started from (``--init-from ... --init-partial``, e.g. msanfic-mini
+    from anfic-mini-noctx) and those start files' CPU-hours summed, each file once (None where one is unknown);
+    None when every file was trained from scratch or from its own family."""
+    starts = {}
+    for w in meta.get("weights") or []:
+        start = w.get("fine_tuned_from") if isinstance(w, dict) else None
+        if isinstance(start, dict) and start.get("model") not in (None, meta.get("model")):
+            starts[(start["model"], start.get("rate_index"), start.get("weights_hash"))] = start.get("cpu_hours_total")
+    if not starts:
+        return None
+    hours = list(starts.values())
+    return sorted({model for model, _, _ in starts}), (sum(hours) if all(h is not None for h in hours) else None)
 
 
 def _display_path(path: Path) -> str:

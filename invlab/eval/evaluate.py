@@ -128,6 +128,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
             "weights_hash": model.weights_hash.hex(), "shipped_weights_hash": shipped.get("weights_hash"),
             "git_commit": shipped.get("git_commit"), "training_steps": shipped.get("training", {}).get("steps"),
             "training_cpu_hours": cpu_hours_of(shipped.get("training", {})),
+            "fine_tuned_from": shipped.get("training", {}).get("fine_tuned_from"),  # its start, budget apart
             "exported": shipped.get("exported"), "parameters": count_parameters(model),
         })
     models = [model for model, _ in served.values()]

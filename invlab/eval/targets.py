@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from invlab.eval.anchors import warm_start_budget
 from invlab.metrics import bd_rate
 
 #: model families (``ModelSpec.family``) whose transforms are invertible, and the autoencoder baselines
@@ -38,6 +39,7 @@ class ModelCurve:
     psnr: np.ndarray
     cpu_hours: float | None
     rates_trained: int  # anchors of a variable-rate model, weight files of a fixed-rate family
+    warm_from: tuple[list[str], float | None] | None = None  # other models it started from, their CPU-hours
 
     @property
     def cpu_hours_per_rate(self) -> float | None:
@@ -64,7 +66,7 @@ def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
             name=meta["model"], family=meta.get("family", ""), rate=np.asarray(res["rate"], float)[order],
             bpp=np.asarray(res["bpp"], float)[order], psnr=np.asarray(res["psnr-rgb"], float)[order],
             cpu_hours=sum(hours) if weights and all(h is not None for h in hours) else None,
-            rates_trained=rates_trained)
+            rates_trained=rates_trained, warm_from=warm_start_budget(meta))
     return curves
 
 
@@ -106,7 +108,12 @@ def beats_jpeg(curve: ModelCurve, jpeg_bpp: np.ndarray, jpeg_psnr: np.ndarray) -
 
 def _budget(curve: ModelCurve) -> str:
     share = curve.cpu_hours_per_rate
-    return f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+    text = f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+    if curve.warm_from is not None:  # started from another model's weights: that budget is named beside its own
+        names, hours = curve.warm_from
+        extra = "?" if hours is None else f"{hours / max(curve.rates_trained, 1):.2f}"
+        text += f" (+{extra} of {', '.join(names)}'s, its start)"
+    return text
 
 
 def invertible_beats_autoencoder(inv: ModelCurve, ae: ModelCurve) -> dict[str, str]:
