@@ -36,12 +36,17 @@ def test_printed_text_check_sees_raw_html():
     assert not HTML_TAG.search("rate 1.00: 0.4 bpp -> rate 2.00: 0.9 bpp; x < y > z")
 
 
-@pytest.mark.parametrize("name", ["00_quickstart", "01_rate_control", "02_latents_and_bits", "05_invertibility"])
-def test_notebook_runs_quick(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.mark.parametrize(("name", "model"), [
+    ("00_quickstart", None), ("01_rate_control", None), ("02_latents_and_bits", None), ("05_invertibility", None),
+    # a fixed-rate family whose weight files start at q1: the default rate is its first shipped index
+    ("00_quickstart", "anfic-mini-noctx"), ("02_latents_and_bits", "anfic-mini-noctx"),
+])
+def test_notebook_runs_quick(name: str, model: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    parameters = {"quick": True} | ({"model": model} if model else {})
     papermill.execute_notebook(  # raises PapermillExecutionError, with the failing cell, on any error
-        str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"), parameters={"quick": True},
+        str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"), parameters=parameters,
         cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, execution_timeout=120,
     )
     text = printed_text(nbformat.read(tmp_path / f"{name}.ipynb", as_version=4))

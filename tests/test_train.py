@@ -306,6 +306,10 @@ def test_a_fine_tune_names_its_start_and_keeps_its_budget_apart(tmp_path, monkey
         {"family": "baselines", "training": {"steps": 800, "cpu_hours_total": 0.4, "fine_tuned_from": record}}))
     line = budget_line("bmshj2018-hyperprior-mini", 3)
     assert "0.4 CPU-hours" in line and "fine-tuned from bmshj2018-hyperprior-mini q2 (5,000 steps, 1.5" in line
+    # another model's weights at a step count equal to --start-step are still a start named apart, not own runs
+    other = {"init_from": str(tmp_path / "q2.pt"), "start_step": 5000, "model": "mbt2018-mean-mini"}
+    assert _started_from(other, tmp_path / "q3.pt") is None
+    assert _started_from(other | {"model": "bmshj2018-hyperprior-mini"}, tmp_path / "q3.pt") == base
 
 
 def test_a_warm_run_counts_the_budget_of_the_weights_it_started_from():
@@ -349,12 +353,15 @@ def test_a_fine_tune_resumed_without_init_from_still_names_its_start(crops, tmp_
     shutil.copy(exported, start)
     shutil.copy(exported.with_suffix(".json"), start.with_suffix(".json"))
     tune = _cfg(crops, tmp_path / "tune", max_steps=4)
-    Trainer(replace(tune, init_from=str(start), time_limit_min=0.0)).run()  # stopped early: a checkpoint
+    # stopped early (a checkpoint); started with --init-partial (here every tensor fits: the same model)
+    Trainer(replace(tune, init_from=str(start), init_partial=True, time_limit_min=0.0)).run()
     resumed = Trainer(tune)  # the same run continued from its checkpoint, without --init-from
     assert resumed.resumed_from and resumed.cfg.init_from == str(start) and resumed.cfg.start_step == 0
+    assert resumed.cfg.init_partial  # how it started is kept, so its weights still say "warm from"
     resumed.run()
     meta = json.loads(export_weights(resumed.ckpt_path, kodak=None).with_suffix(".json").read_text())
     assert meta["training"]["init_from"] == str(start) and meta["training"]["steps"] == 4
+    assert meta["training"]["init_partial"] is True
     assert meta["training"]["fine_tuned_from"]["steps"] == 2
 
 

@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.init_partial and not args.init_from:
+        raise SystemExit("invlab train: --init-partial needs --init-from (the related model's weights)")
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.model, args.rate_index)
     if args.data:
         cfg = TrainConfig(

@@ -176,6 +176,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         meta["training"].update(budget_totals(meta["training"], earlier))
     if earlier is not None and earlier.get("training", {}).get("fine_tuned_from"):  # a fine-tune, continued
         meta["training"]["fine_tuned_from"] = earlier["training"]["fine_tuned_from"]
+        meta["training"]["init_partial"] |= bool(earlier["training"].get("init_partial"))  # how that start was taken
     elif earlier is None and not _init_is(train_cfg, out):  # a fine-tune (e.g. another λ from a trained rate):
         base = _init_metadata(train_cfg)                    # its start is named, not counted as its own runs
         if base is not None:
@@ -210,7 +211,9 @@ def _started_from(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None
     """The metadata of the weights a warm run started from (``--init-from W.pt --start-step S``), if it is there
     and is those weights (its step count is S: a second export of the same run must not count them twice)."""
     meta = _init_metadata(train_cfg)
-    return meta if meta is not None and meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
+    if meta is None or None not in (meta.get("model"), train_cfg.get("model")) and meta["model"] != train_cfg["model"]:
+        return None  # another model's weights (--init-partial): a start named apart, never this model's own runs
+    return meta if meta.get("training", {}).get("steps") == train_cfg.get("start_step") else None
 
 
 def _exported_before(train_cfg: dict[str, Any], out: Path) -> dict[str, Any] | None:

@@ -231,7 +231,11 @@ class Trainer:
 
             print(load_partial(self.model, load_state(cfg.init_from)).summary(), flush=True)
         elif cfg.init_from:
-            self.model.load_state_dict(load_state(cfg.init_from))
+            try:
+                self.model.load_state_dict(load_state(cfg.init_from))
+            except RuntimeError as err:
+                raise InvlabError(f"{cfg.init_from} does not fit {cfg.model} {self.model_config} exactly; weights of a "
+                                  f"related model load with --init-partial ({str(err).splitlines()[0]})") from None
         if cfg.actnorm_init == "identity":
             from invlab.flows.actnorm import ActNorm
 
@@ -316,7 +320,7 @@ class Trainer:
         started = ckpt.get("train_config", {})
         if not self.cfg.init_from and started.get("init_from"):  # resumed without --init-from: the run still
             self.cfg = replace(self.cfg, init_from=started["init_from"],  # started there (export names that start)
-                               start_step=started.get("start_step", 0))
+                               start_step=started.get("start_step", 0), init_partial=started.get("init_partial", False))
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.aux_optimizer:
             self.aux_optimizer.load_state_dict(ckpt["aux_optimizer"])

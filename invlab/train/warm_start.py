@@ -5,8 +5,10 @@ hyper parameters (``head(cat([params, context]))``). :func:`load_partial` copies
 shape match, and *widens* a weight whose input channels grew (all else equal; a convolution's dimension 1, a transposed
 convolution's dimension 0): the old
 weights fill the first input channels and the new ones start at zero, so the new inputs contribute nothing at
-first and the warm model computes what the source model computed. Everything else keeps its fresh initialisation
-and is reported, so a run never starts from a silently half-loaded model.
+first and the warm ``anfic-mini`` computes what the source computed (``tests/test_warm_start.py``).
+``msanfic-mini`` takes the ANF steps and the finest level's prior this way, but its split network, coarser levels
+and prior activations differ, so it starts near the source, not equal to it. Everything else keeps its fresh
+initialisation and is reported, so a run never starts from a silently half-loaded model.
 """
 
 from __future__ import annotations
