@@ -6,13 +6,15 @@
 #   bash scripts/train_cpu.sh bmshj2018-hyperprior-mini 60 --rate-index 2
 #
 # Continues, in this order: the run's stable.pt / last.pt in ~/.cache/invlab/runs/RUN (exact), else the committed
-# weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata), else from scratch.
+# weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata; not when the options give
+# their own --init-from, e.g. a warm start from a related model with --init-partial), else from scratch.
 # DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
 # RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini, in its own run folder,
 # warm from the 8-anchor weights (export with --run-dir ~/.cache/invlab/runs/msinn-mini-12):
 #   RUN=msinn-mini-12 bash scripts/train_cpu.sh msinn-mini 100 --config '{"anchors": 12}'
 # The log goes to ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
+# DRY_RUN=1 prints the training command and starts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?usage: train_cpu.sh MODEL MINUTES [options]}
@@ -24,15 +26,17 @@ THREADS=${THREADS:-2}
 LR=${LR:-5e-4}  # the peak LR (README "Training": 1e-3 for new runs from scratch, 5e-4 for warm continuations)
 PRECISION=${PRECISION:-auto}  # bf16 where the CPU computes it (AVX-512 bf16 / AMX), else fp32 (README "Training")
 index=""
+own_start=0  # the options name their own start (--init-from): no warm continuation from the committed weights
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--rate-index" ]; then j=$((i + 1)); index=${!j}; fi
+  if [ "${!i}" = "--init-from" ]; then own_start=1; fi
 done
 stem=$model${index:+-q$index}
 run=${RUN:-$stem}  # RUN: a run folder of its own, e.g. RUN=msinn-mini-12 for the 12-anchor widening beside the 8-anchor run
 runs=${INVLAB_RUNS:-$HOME/.cache/invlab/runs}
 weights=weights/$stem.pt
 warm=()
-if [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] && [ -f "$weights" ]; then
+if [ "$own_start" = 0 ] && [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] && [ -f "$weights" ]; then
   steps=$(.venv/bin/python -c "import json,sys; print(json.load(open(sys.argv[1]))['training']['steps'])" \
           "${weights%.pt}.json")
   warm=(--init-from "$weights" --start-step "$steps")
@@ -44,6 +48,10 @@ command=(.venv/bin/invlab train "$model"
   --data "$DATA" --val "$VAL" --batch-size 8 --crop 128 --lr "$LR" --precision "$PRECISION" --schedule wsd
   --warmup-steps 200 --decay-fraction 0.15 --max-steps 1000000 --val-every 500 --log-every 25 --ckpt-every 500
   --time-limit "$minutes" --no-progress --run-dir "$runs/$run" "${warm[@]}" "$@")
+if [ "${DRY_RUN:-0}" = 1 ]; then  # print the command only
+  echo "${command[@]}"
+  exit
+fi
 if [ "${WAIT:-0}" = 1 ]; then
   echo "train_cpu: $run training for $minutes min (log $log, run folder $runs/$run)"
   OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS nice -n 5 "${command[@]}" > "$log" 2>&1 < /dev/null

@@ -1,0 +1,27 @@
+"""scripts/train_cpu.sh picks the run's start: its checkpoint, else the committed weights, else the options' own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _command(tmp_path: Path, *args: str) -> str:
+    env = os.environ | {"DRY_RUN": "1", "INVLAB_RUNS": str(tmp_path / "runs"), "HOME": str(tmp_path)}
+    out = subprocess.run(["bash", "scripts/train_cpu.sh", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=120, check=True)
+    return out.stdout
+
+
+def test_without_a_checkpoint_it_continues_warm_from_the_committed_weights(tmp_path):
+    out = _command(tmp_path, "anfic-mini-noctx", "5", "--rate-index", "2")
+    assert "--init-from weights/anfic-mini-noctx-q2.pt --start-step" in out
+
+
+def test_options_with_their_own_start_are_not_given_a_second_one(tmp_path):
+    out = _command(tmp_path, "anfic-mini-noctx", "5", "--rate-index", "2",
+                   "--init-from", "weights/anfic-mini-noctx-q1.pt")
+    assert "--start-step" not in out and out.count("--init-from") == 1
