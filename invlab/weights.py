@@ -99,8 +99,8 @@ def load_model(name: str, pretrained: bool = True, rate_index: int | None = None
                 f"no trained weights for {name!r} in {weights_dir()} (train it with `invlab train {name}`, "
                 "or pass pretrained=False / --untrained for the untrained demo model)"
             )
-        if len(files) > 1 or rate_index is not None:
-            chosen = weights_path(name, 0 if rate_index is None else rate_index)
+        if len(files) > 1 or rate_index is not None:  # no index: the first shipped (the rate space's default)
+            chosen = files[0] if rate_index is None else weights_path(name, rate_index)
             if not chosen.is_file():
                 raise MissingWeightsError(f"{chosen.name} not shipped; have {[f.name for f in files]}")
             files = [chosen]

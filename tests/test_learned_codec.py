@@ -147,6 +147,7 @@ def test_a_family_without_index_0_gives_its_first_shipped_model_by_default(tmp_p
     monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path))
     codec = LearnedCodec(name)
     assert codec.rates == (1.0, 3.0) and codec.model() is codec.model(1.0)
+    assert load_model(name).weights_file.endswith(f"{name}-q1.pt")  # e.g. `invlab masks`: the first shipped file
     with pytest.raises(ValueError, match="weight index, one of 1, 3"):
         codec.model(0.0)
 

@@ -115,6 +115,7 @@ def test_cli_writes_figures_and_never_replaces_them_unasked(tmp_path, crop, monk
 
     Image.fromarray(crop[:64, :64]).save(tmp_path / "small.png")
     monkeypatch.setattr("sys.argv", ["invlab", "masks"])  # cli.build_parser picks lazy subcommands from sys.argv
+    monkeypatch.setenv("INVLAB_WEIGHTS", str(tmp_path / "no-weights"))  # a machine without manfic-mini's weights
     argv = ["masks", "manfic-mini", "--images", str(tmp_path / "small.png"), "--out", str(tmp_path / "fig")]
     assert main(argv) == 2 and "weights" in capsys.readouterr().err  # no trained weights: refused, said why
     assert main([*argv, "--untrained"]) == 0
