@@ -226,7 +226,10 @@ class Trainer:
         self.log_path = self.run_dir / "log.jsonl"
         self.model, self.model_config = build_model(cfg)
         check_crop_sizes(cfg, self.model)
-        if cfg.init_from and cfg.init_partial:
+        resuming = self.ckpt_path.is_file() or (cfg.schedule == "wsd" and (self.run_dir / "stable.pt").is_file())
+        if resuming:  # the checkpoint's weights replace any start below: load nothing twice
+            pass
+        elif cfg.init_from and cfg.init_partial:
             from invlab.train.warm_start import load_partial
 
             print(load_partial(self.model, load_state(cfg.init_from)).summary(), flush=True)
