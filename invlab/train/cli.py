@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from invlab.train.export import export_weights
-from invlab.train.trainer import TrainConfig, Trainer, default_run_dir, resolve_precision
+from invlab.train.trainer import TrainConfig, Trainer, close_process_group, default_run_dir, resolve_precision
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
             actnorm_init=args.actnorm_init,
         )
         trainer = Trainer(cfg)
-        status = trainer.run()
+        try:
+            status = trainer.run()
+        except BaseException:
+            close_process_group(wait=False)
+            raise
+        close_process_group()
         if trainer.rank:  # torchrun: rank 0 reports and exports
             return 0
         print(f"{args.model}: {status} at step {trainer.step}/{cfg.max_steps} "

@@ -206,6 +206,18 @@ def _process_group(device: torch.device) -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
+def close_process_group(wait: bool = True) -> None:
+    """End the torchrun process group, if one is open, before the interpreter exits (left to exit, gloo's
+    threads can abort the process: "terminate called without an active exception"). ``wait``: every rank
+    first waits for the others (not after an error, when the others may be inside another collective)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 class Trainer:
     """Train one model; ``run()`` returns ``"done"`` or ``"time_limit"`` (checkpoint written either way)."""
 
