@@ -89,7 +89,8 @@ def test_training_forward_finite_loss_and_grads(overrides):
     assert any(g.abs().sum() > 0 for g in grads)
 
 
-@pytest.mark.parametrize("name", ["invcompress-mini", "invcompress-mini-cb", "invcompress"])
+@pytest.mark.parametrize("name", ["invcompress-mini", "invcompress-mini-cb", "invcompress", "invcompress-mini-nofe",
+                                  "invcompress-mini-conv1x1"])
 def test_codec_round_trip_is_bit_exact(name, kodak_crop):
     model = _coding_model(name)
     with torch.no_grad():
@@ -138,3 +139,19 @@ def test_fixed_rate_family():
     assert create_model("invcompress").family_lambdas[:4] == (0.0016, 0.0024, 0.0032, 0.0075)
     with pytest.raises(ValueError, match="fixed-rate"):
         create_model("invcompress-mini", lambdas=[0.0032, 0.0075])
+
+
+@pytest.mark.parametrize("name, dropped, replacement", [
+    ("invcompress-mini-nofe", ("fe_enc", "fe_dec"), torch.nn.Identity),
+    ("invcompress-mini-conv1x1", ("acs_enc", "acs_dec"), torch.nn.Conv2d),
+])
+def test_ablations_change_one_part_and_keep_the_rest(name, dropped, replacement):
+    """Each registered ablation is invcompress-mini with one part swapped: the rest has the same tensors."""
+    full, ablated = create_model("invcompress-mini"), create_model(name)
+    assert all(isinstance(getattr(ablated, part), replacement) for part in dropped)
+
+    def kept(model):
+        return {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith(dropped)}
+
+    assert kept(full) == kept(ablated)
+    assert ablated.family_lambdas == full.family_lambdas and ablated.context == full.context

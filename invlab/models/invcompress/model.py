@@ -252,3 +252,13 @@ def invcompress_mini(**overrides) -> InvCompress:
 
 def invcompress_mini_cb(**overrides) -> InvCompress:
     return InvCompress(**{**MINI_CONFIG, "context": "checkerboard", **overrides})
+
+
+def invcompress_mini_nofe(**overrides) -> InvCompress:
+    """Ablation: invcompress-mini without feature enhancement (``fe=False``)."""
+    return InvCompress(**{**MINI_CONFIG, "fe": False, **overrides})
+
+
+def invcompress_mini_conv1x1(**overrides) -> InvCompress:
+    """Ablation: invcompress-mini with 1x1 convolutions in place of the attentive channel squeeze."""
+    return InvCompress(**{**MINI_CONFIG, "acs": "conv1x1", **overrides})
