@@ -9,9 +9,9 @@
 # weights (weights/NAME[-qI].pt, warm: --init-from + the step count from their metadata; not when the options give
 # their own --init-from, e.g. a warm start from a related model with --init-partial), else from scratch.
 # DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
-# RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini, in its own run folder,
-# warm from the 8-anchor weights (export with --run-dir ~/.cache/invlab/runs/msinn-mini-12):
-#   RUN=msinn-mini-12 bash scripts/train_cpu.sh msinn-mini 100 --config '{"anchors": 12}'
+# RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini is a model of its own,
+# msinn-mini-12, started from the 8-anchor weights (its new gain rows copy the last; it exports to weights/msinn-mini-12.pt):
+#   LR=1e-4 bash scripts/train_cpu.sh msinn-mini-12 100 --init-from weights/msinn-mini.pt
 # The log goes to ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 # DRY_RUN=1 prints the training command and starts nothing.
@@ -32,7 +32,7 @@ for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--init-from" ]; then own_start=1; fi
 done
 stem=$model${index:+-q$index}
-run=${RUN:-$stem}  # RUN: a run folder of its own, e.g. RUN=msinn-mini-12 for the 12-anchor widening beside the 8-anchor run
+run=${RUN:-$stem}  # RUN: a run folder of its own, e.g. RUN=msanfic-mini-warm-q1 for a trial beside the shipped run
 runs=${INVLAB_RUNS:-$HOME/.cache/invlab/runs}
 weights=weights/$stem.pt
 warm=()

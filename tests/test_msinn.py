@@ -148,3 +148,23 @@ def test_bits_estimate_and_per_scale_maps(mini, kodak_dir):
     bits = mini.estimate_bits(x, 5.0)
     assert bits == pytest.approx(view.bits) and view.bpp == pytest.approx(sum(bits.values()) / (32 * 48))
     assert not mini.training
+
+
+def test_the_twelve_anchor_model_starts_as_the_shipped_eight_anchor_one(kodak_dir):
+    """msinn-mini-12 is registered with the 12 λs; the shipped 8-anchor weights load into it (what its training
+    starts from, ``--init-from weights/msinn-mini.pt``), and it then codes rates 0-7 exactly as msinn-mini."""
+    from invlab.models import get_spec
+    from invlab.train.trainer import load_state
+    from invlab.weights import weights_path
+
+    spec = get_spec("msinn-mini-12")
+    assert spec.lambdas == LAMBDAS_12 and spec.published_curve() == "msinn-12"
+    assert spec.rate_space().high == 11
+    eight = load_model("msinn-mini", pretrained=True)
+    wide = create_model("msinn-mini-12").eval()
+    wide.load_state_dict(load_state(weights_path("msinn-mini", None)))
+    x = _crop(kodak_dir, 32, 48)
+    with torch.inference_mode():
+        for rate in (0.0, 3.5, 7.0):
+            assert torch.equal(wide(x, rate)["x_hat"], eight(x, rate)["x_hat"])
+        assert torch.equal(wide(x, 11.0)["x_hat"], eight(x, 7.0)["x_hat"])  # the new rows copy the last one

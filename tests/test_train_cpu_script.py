@@ -25,3 +25,9 @@ def test_options_with_their_own_start_are_not_given_a_second_one(tmp_path):
     out = _command(tmp_path, "anfic-mini-noctx", "5", "--rate-index", "2",
                    "--init-from", "weights/anfic-mini-noctx-q1.pt")
     assert "--start-step" not in out and out.count("--init-from") == 1
+
+
+def test_the_twelve_anchor_widening_runs_in_its_own_folder_from_the_eight_anchor_weights(tmp_path):
+    out = _command(tmp_path, "msinn-mini-12", "5", "--init-from", "weights/msinn-mini.pt")
+    assert f"--run-dir {tmp_path / 'runs' / 'msinn-mini-12'} " in out
+    assert "--start-step" not in out and out.count("--init-from weights/msinn-mini.pt") == 1

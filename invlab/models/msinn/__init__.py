@@ -17,6 +17,10 @@ MODELS = (
     ModelSpec("msinn-mini", "msinn",
               "MSINN-VRLIC mini (≈2.75 M; four depth-2 scales, small post-net), continuous rate",
               "invlab.models.msinn.model:msinn_mini", True, LAMBDAS_12[:8], 16, "msinn-{anchors}", CONTEXT),
+    ModelSpec("msinn-mini-12", "msinn",
+              "MSINN-VRLIC mini widened to 12 anchors (λ up to 1.8: about 0.1-3 bpp), continuous rate; trained warm "
+              "from msinn-mini's weights (the paper's staged widening)",
+              "invlab.models.msinn.model:msinn_mini_12", True, LAMBDAS_12, 16, "msinn-{anchors}", CONTEXT),
 )
 
 

@@ -270,3 +270,8 @@ def msinn(**overrides) -> MSINNVRLIC:
 def msinn_mini(**overrides) -> MSINNVRLIC:
     config: dict[str, Any] = dict(depths=(2, 2, 2, 2), hidden=(64, 64, 64, 96), context_width=64, postnet="mini")
     return MSINNVRLIC(**{**config, **overrides})
+
+
+def msinn_mini_12(**overrides) -> MSINNVRLIC:
+    """msinn-mini with 12 anchors; an 8-anchor msinn-mini state loads into it (new gain rows copy the last)."""
+    return msinn_mini(**{"anchors": 12, **overrides})
