@@ -46,6 +46,17 @@ def test_untrained_models_are_labelled_and_unknown_ones_skipped(small_rgb):
     assert summary["label"].iloc[1].startswith("not available")
 
 
+def test_worker_processes_give_the_serial_results_in_the_serial_order(small_rgb):
+    """--workers: each (codec, image) study on a Dask worker process; the same rows and summaries, same order."""
+    images = {"a": small_rgb, "b": np.ascontiguousarray(small_rgb[::-1])}
+    names = ["jpeg", "no-such-codec", "tiny-flow"]
+    serial = run_study(names, images, generations=2, rates={"jpeg": 50}, progress=False)
+    parallel = run_study(names, images, generations=2, rates={"jpeg": 50}, progress=False, workers=2)
+    for one, other in zip(serial, parallel, strict=True):
+        assert one.equals(other)
+    assert list(parallel[1]["codec"]) == ["jpeg", "jpeg", "no-such-codec", "tiny-flow", "tiny-flow"]
+
+
 def test_the_estimate_times_one_generation_per_codec_and_multiplies(small_rgb):
     images = {"a": small_rgb, "b": small_rgb[:24]}  # b has half a's pixels
     est = estimate_study(["tiny-flow", "jpeg", "no-such-codec"], images, generations=4)

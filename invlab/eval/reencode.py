@@ -6,15 +6,18 @@ Every generation goes through real bitstreams and the codec's 8-bit decode. Repo
     invlab reencode --codecs tiny-flow,jpeg --images data/kodak --generations 50
     invlab reencode --codecs msinn-mini,jpeg,webp --images data/kodak/kodim04.png --match-bpp 0.5
     invlab reencode --codecs bmshj2018-hyperprior-mini --images data/kodak/kodim04.png --match-bpp 0.5 --update
+    invlab reencode --codecs anfic-mini --images data/kodak/kodim04.png data/kodak/kodim15.png --workers 2 --update
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,31 +202,74 @@ def describe_estimate(estimate: pd.DataFrame, images: dict[str, np.ndarray], gen
 
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
               rates: dict[str, float] | None = None, progress: bool = True, match_bpp: float | None = None,
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+              workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run.
 
     A codec codes at ``rates[name]`` if given, else (``match_bpp``) at the setting whose first generation of
     each image lands nearest ``match_bpp`` bpp (:func:`rate_for_bpp`), else at the middle of its sweep.
-    ``progress`` shows a tqdm bar over every generation of every codec and image."""
-    rows, summaries = [], []
-    bar = tqdm(total=len(names) * len(images) * generations, desc="re-encoding", unit="gen", disable=not progress)
-    for name in names:
+    ``workers`` > 1 runs the (codec, image) studies side by side on a local Dask cluster of that many processes
+    (one torch thread each; the same results, in the same order). ``progress`` shows a tqdm bar over every
+    generation of every codec and image."""
+    rates = rates or {}
+    done: dict[tuple[int, int], tuple[pd.DataFrame | None, dict[str, Any]]] = {}
+    tasks: list[tuple[int, int, str, str, np.ndarray, float | None, float | None]] = []
+    codecs: dict[str, tuple[Codec, str]] = {}
+    for i, name in enumerate(names):
         codec, label = open_codec(name)
         if codec is None:
-            summaries.append({"codec": name, "label": label})
+            done[i, -1] = None, {"codec": name, "label": label}
             continue
-        for image_name, rgb in images.items():
+        codecs[name] = codec, label
+        match = None if name in rates else match_bpp
+        tasks += [(i, j, name, image_name, rgb, rates.get(name), match)
+                  for j, (image_name, rgb) in enumerate(images.items())]
+    bar = tqdm(total=len(tasks) * generations, desc="re-encoding", unit="gen", disable=not progress)
+    if workers <= 1 or len(tasks) <= 1:
+        for i, j, name, image_name, rgb, rate, match in tasks:
             bar.set_postfix_str(f"{name} · {image_name}")
-            rate = (rates or {}).get(name)
-            if rate is None:
-                rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp)[0]
-            df = reencode_study(codec, rgb, rate, generations, on_generation=bar.update)
-            rows.append(df.assign(codec=name, label=label, image=image_name, rate=rate))
-            matched = {} if match_bpp is None or name in (rates or {}) else {"target_bpp": match_bpp}
-            summaries.append({"codec": name, "label": label, "training": training_of(codec, rate),
-                              "image": image_name, "rate": rate, **matched, **summarise(df)})
+            done[i, j] = _one_study(*codecs[name], name, image_name, rgb, generations, rate, match, bar.update)
+    else:
+        from distributed import as_completed
+
+        from invlab.eval.sweep import dask_client
+
+        with dask_client(min(workers, len(tasks))) as client:
+            futures = {client.submit(_study_in_worker, name, image_name, rgb, generations, rate, match,
+                                     pure=False): (i, j) for i, j, name, image_name, rgb, rate, match in tasks}
+            for future in as_completed(list(futures)):
+                done[futures[future]] = future.result()
+                bar.update(generations)
     bar.close()
-    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame(summaries)
+    results = [done[key] for key in sorted(done)]
+    rows = [df for df, _ in results if df is not None]
+    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame([s for _, s in results])
+
+
+def _one_study(codec: Codec, label: str, name: str, image_name: str, rgb: np.ndarray, generations: int,
+               rate: float | None, match_bpp: float | None, on_generation: Callable[[], None] | None = None,
+               ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One codec on one image: its per-generation rows and its summary row (see :func:`run_study`)."""
+    if rate is None:
+        rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp)[0]
+    df = reencode_study(codec, rgb, rate, generations, on_generation=on_generation)
+    matched = {} if match_bpp is None else {"target_bpp": match_bpp}
+    summary = {"codec": name, "label": label, "training": training_of(codec, rate), "image": image_name,
+               "rate": rate, **matched, **summarise(df)}
+    return df.assign(codec=name, label=label, image=image_name, rate=rate), summary
+
+
+@functools.cache
+def _worker_codec(name: str) -> tuple[Codec | None, str]:
+    """:func:`open_codec`, once per worker process."""
+    return open_codec(name)
+
+
+def _study_in_worker(name: str, image_name: str, rgb: np.ndarray, generations: int, rate: float | None,
+                     match_bpp: float | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    codec, label = _worker_codec(name)
+    if codec is None:
+        raise InvlabError(f"{name}: {label}")
+    return _one_study(codec, label, name, image_name, rgb, generations, rate, match_bpp)
 
 
 def _series_name(df: pd.DataFrame) -> pd.Series:
@@ -256,6 +302,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start every codec (without --rate) at the setting whose first generation of each "
                              "image is nearest BPP (found by real encodes)")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="run the (codec, image) studies on this many worker processes, one torch thread each "
+                             "(a local Dask cluster; the same results)")
     parser.add_argument("--force", action="store_true", help="replace the results of an earlier study in --out")
     parser.add_argument("--update", action="store_true",
                         help="add these codecs to the earlier study in --out, replacing only their own results")
@@ -275,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
     if args.match_bpp is not None and not args.match_bpp > 0:
         raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
-    rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp)
+    rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp,
+                              workers=args.workers)
     out.mkdir(parents=True, exist_ok=True)
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
