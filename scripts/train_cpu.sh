@@ -10,8 +10,11 @@
 # their own --init-from, e.g. a warm start from a related model with --init-partial), else from scratch.
 # DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
 # RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini is a model of its own,
-# msinn-mini-12, started from the 8-anchor weights (its new gain rows copy the last; it exports to weights/msinn-mini-12.pt):
+# msinn-mini-12. Its first run starts from the 8-anchor weights (its new gain rows copy the last; it exports to
+# weights/msinn-mini-12.pt); later runs continue it like any other (no --init-from):
 #   LR=1e-4 bash scripts/train_cpu.sh msinn-mini-12 100 --init-from weights/msinn-mini.pt
+# A run that would start afresh from another file's --init-from while weights/NAME[-qI].pt exists (its trained weights,
+# which its export would replace) is refused; FRESH=1 starts it anyway.
 # The log goes to ~/.cache/invlab/logs/RUN-<date>.txt; the command prints the PID and the log's path and returns at once
 # (WAIT=1: it trains in the foreground instead and returns when the run ends; scripts/train_family.sh uses that).
 # DRY_RUN=1 prints the training command and starts nothing.
@@ -26,10 +29,11 @@ THREADS=${THREADS:-2}
 LR=${LR:-5e-4}  # the peak LR (README "Training": 1e-3 for new runs from scratch, 5e-4 for warm continuations)
 PRECISION=${PRECISION:-auto}  # bf16 where the CPU computes it (AVX-512 bf16 / AMX), else fp32 (README "Training")
 index=""
+init_from=""
 own_start=0  # the options name their own start (--init-from): no warm continuation from the committed weights
 for ((i = 1; i <= $#; i++)); do
   if [ "${!i}" = "--rate-index" ]; then j=$((i + 1)); index=${!j}; fi
-  if [ "${!i}" = "--init-from" ]; then own_start=1; fi
+  if [ "${!i}" = "--init-from" ]; then own_start=1; j=$((i + 1)); init_from=${!j}; fi
 done
 stem=$model${index:+-q$index}
 run=${RUN:-$stem}  # RUN: a run folder of its own, e.g. RUN=msanfic-mini-warm-q1 for a trial beside the shipped run
@@ -41,6 +45,12 @@ if [ "$own_start" = 0 ] && [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run
           "${weights%.pt}.json")
   warm=(--init-from "$weights" --start-step "$steps")
   echo "train_cpu: no checkpoint in $runs/$run; continuing warm from $weights at step $steps"
+fi
+if [ "$own_start" = 1 ] && [ "${FRESH:-0}" != 1 ] && [ ! -f "$runs/$run/stable.pt" ] && [ ! -f "$runs/$run/last.pt" ] \
+   && [ -f "$weights" ] && [ "$init_from" != "$weights" ] && [ "$init_from" != "./$weights" ]; then
+  echo "train_cpu: $weights exists and $runs/$run has no checkpoint: this --init-from would start $stem afresh and" \
+       "its export would replace those weights. Continue them without --init-from, or set FRESH=1 to start anew." >&2
+  exit 2
 fi
 mkdir -p "$HOME/.cache/invlab/logs"
 log=$HOME/.cache/invlab/logs/$run-$(date +%Y%m%d-%H%M).txt

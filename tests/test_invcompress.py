@@ -147,6 +147,9 @@ def test_fixed_rate_family():
 ])
 def test_ablations_change_one_part_and_keep_the_rest(name, dropped, replacement):
     """Each registered ablation is invcompress-mini with one part swapped: the rest has the same tensors."""
+    from invlab.models import get_spec
+
+    assert get_spec(name).ablation_of == "invcompress-mini" and get_spec(name).published is None
     full, ablated = create_model("invcompress-mini"), create_model(name)
     assert all(isinstance(getattr(ablated, part), replacement) for part in dropped)
 

@@ -43,7 +43,11 @@ def test_targets_follow_from_the_curves(tmp_path):
     untrained["meta"]["trained"] = False
     (kodak / "anfic-mini-noctx-eval.json").write_text(json.dumps(untrained))
 
+    # an ablation (the model less one part) is compared with its model, not held to the targets
+    _eval_json(kodak, "invcompress-mini-nofe", "invcompress", [0, 1], [0.3, 0.6], [20.0, 19.0])
+
     table = check_targets(kodak)
+    assert not table["model"].str.contains("invcompress-mini-nofe").any()
     assert _status(table, "monotone", "msinn-mini")[0] == MET
     status, measured = _status(table, "monotone", "mbt2018-mean-mini")
     assert status == MISSED and "1→2" in measured

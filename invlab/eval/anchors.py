@@ -95,7 +95,7 @@ def training_budget(meta: dict) -> str:
 def warm_start_budget(meta: dict) -> tuple[list[str], float | None] | None:
     """The other models a result's weight files started from (``--init-from ... --init-partial``, e.g. msanfic-mini
     from anfic-mini-noctx) and those start files' CPU-hours summed, each file once (None where one is unknown);
-    None when every file was trained from scratch or from its own family."""
+    None when every file was trained from scratch or from files of the same model."""
     starts = {}
     for w in meta.get("weights") or []:
         start = w.get("fine_tuned_from") if isinstance(w, dict) else None

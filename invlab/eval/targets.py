@@ -51,12 +51,13 @@ class ModelCurve:
 
 
 def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
-    """The trained models' ``invlab evaluate`` results in ``results_dir`` (``NAME-eval.json``), by model name."""
+    """The trained models' ``invlab evaluate`` results in ``results_dir`` (``NAME-eval.json``), by model name
+    (ablations left out: they are compared with the model they ablate, not held to the targets)."""
     curves = {}
     for path in sorted(Path(results_dir).glob("*-eval.json")):
         data = json.loads(path.read_text())
         meta, res = data.get("meta") or {}, data.get("results") or {}
-        if not meta.get("trained") or "rate" not in res:
+        if not meta.get("trained") or "rate" not in res or _is_ablation(meta.get("model")):
             continue
         order = np.argsort(res["rate"])
         weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
@@ -68,6 +69,13 @@ def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
             cpu_hours=sum(hours) if weights and all(h is not None for h in hours) else None,
             rates_trained=rates_trained, warm_from=warm_start_budget(meta))
     return curves
+
+
+def _is_ablation(name: str | None) -> bool:
+    """Whether ``name`` is a registered ablation (a model less one part: compared with its model, held to no target)."""
+    from invlab.models.registry import get_spec, is_model
+
+    return name is not None and is_model(name) and get_spec(name).ablation_of is not None
 
 
 def _row(target: str, subject: str, status: str, measured: str) -> dict[str, str]:

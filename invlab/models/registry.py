@@ -38,6 +38,7 @@ class ModelSpec:
     rates interpolate), or the λ of each weight file ``NAME-q{i}.pt`` of a fixed-rate family.
     ``published``: the key of the paper's Kodak curve in :data:`invlab.eval.anchors.KODAK_ANCHORS`, with
     ``{anchors}`` replaced by the model's anchor count (MSINN-VRLIC published 8- and 12-anchor models).
+    ``ablation_of``: the model this one ablates (a paper's ablation study, in direction), else None.
     """
 
     name: str
@@ -49,6 +50,7 @@ class ModelSpec:
     pad_multiple: int  # the model pads H and W to a multiple of this
     published: str | None = None
     context: str | None = None  # the entropy-context path, said next to every number the model produces
+    ablation_of: str | None = None  # an ablation: this model less one part (its results are not held to targets)
 
     @property
     def rate_kind(self) -> str:

@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
             decay_fraction=args.decay_fraction, min_lr_ratio=args.min_lr_ratio, val_crop=args.val_crop,
             actnorm_init=args.actnorm_init,
         )
-        trainer = Trainer(cfg)
         try:
+            trainer = Trainer(cfg)
             status = trainer.run()
         except BaseException:
             close_process_group(wait=False)

@@ -202,6 +202,8 @@ def _process_group(device: torch.device) -> tuple[int, int]:
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        if device.type == "cuda":  # nccl's collectives (and the closing barrier) run on this rank's own GPU
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
@@ -446,7 +448,7 @@ class Trainer:
 
     def _clock(self, started: float) -> float:
         """Seconds since ``started`` on rank 0's clock (so every rank takes the same LR and stop decisions)."""
-        elapsed = torch.tensor([time.monotonic() - started], dtype=torch.float64)
+        elapsed = torch.tensor([time.monotonic() - started], dtype=torch.float64, device=self.device)  # nccl: on GPU
         if self.world > 1:
             import torch.distributed as dist
 

@@ -29,12 +29,12 @@ MODELS = (
     # the paper's two ablations (its Table 3), in direction: invcompress-mini less one part, same size otherwise
     ModelSpec("invcompress-mini-nofe", "invcompress",
               "InvCompress-mini ablation: no feature enhancement (the INN takes the image itself)",
-              "invlab.models.invcompress.model:invcompress_mini_nofe", False, MINI_LAMBDAS, 64, "invcompress",
-              CONTEXTS["ar"]),
+              "invlab.models.invcompress.model:invcompress_mini_nofe", False, MINI_LAMBDAS, 64, None,
+              CONTEXTS["ar"], ablation_of="invcompress-mini"),
     ModelSpec("invcompress-mini-conv1x1", "invcompress",
               "InvCompress-mini ablation: attentive channel squeeze replaced by learned 1x1 convolutions",
-              "invlab.models.invcompress.model:invcompress_mini_conv1x1", False, MINI_LAMBDAS, 64, "invcompress",
-              CONTEXTS["ar"]),
+              "invlab.models.invcompress.model:invcompress_mini_conv1x1", False, MINI_LAMBDAS, 64, None,
+              CONTEXTS["ar"], ablation_of="invcompress-mini"),
 )
 
 
