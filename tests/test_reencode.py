@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,14 @@ def test_notebook_runs_in_quick_mode():
     resources = {"metadata": {"path": str(NOTEBOOK.parent)}}
     NotebookClient(nb, timeout=120, kernel_name="python3", resources=resources).execute()
     outputs = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    assert UNTRAINED in outputs
+    # every learned model of the notebook's list is labelled by what it ships: trained weights, or untrained
+    from invlab.weights import has_weights
+
+    learned = ["msinn-mini", "invcompress-mini", "anfic-mini", "bmshj2018-hyperprior-mini", "mbt2018-mean-mini"]
+    assert all(name in nb.cells[0].source for name in learned)
+    for name in learned:
+        label = "trained" if has_weights(name) else UNTRAINED
+        assert re.search(rf"^\s*{re.escape(name)}\s+{re.escape(label)}\s*$", outputs, re.MULTILINE), (name, outputs)
 
 
 class _BytesCodec:
