@@ -47,6 +47,14 @@ def test_a_fresh_start_over_trained_weights_is_refused_unless_asked_for(tmp_path
 
 
 def test_the_twelve_anchor_widening_runs_in_its_own_folder_from_the_eight_anchor_weights(tmp_path):
-    out = _command(tmp_path, "msinn-mini-12", "5", "--init-from", "weights/msinn-mini.pt")
+    out = _command(tmp_path, "msinn-mini-12", "5", "--init-from", "weights/msinn-mini.pt", FRESH="1")
     assert f"--run-dir {tmp_path / 'runs' / 'msinn-mini-12'} " in out
     assert "--start-step" not in out and out.count("--init-from weights/msinn-mini.pt") == 1
+
+
+def test_the_twelve_anchor_model_continues_its_own_weights_once_they_ship(tmp_path):
+    """With weights/msinn-mini-12.pt shipped, a start from the 8-anchor file is refused and a plain run continues it."""
+    assert (ROOT / "weights" / "msinn-mini-12.pt").exists()
+    refused = _run(tmp_path, "msinn-mini-12", "5", "--init-from", "weights/msinn-mini.pt")
+    assert refused.returncode == 2 and "FRESH=1" in refused.stderr
+    assert "--init-from weights/msinn-mini-12.pt --start-step" in _command(tmp_path, "msinn-mini-12", "5")
