@@ -79,9 +79,7 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
             y_hat = torch.cat([self._walk(params[i : i + 1], y.shape[-2], y.shape[-1], _keep_symbols, y[i : i + 1])
                                for i in range(y.shape[0])])
         scales, means = self.entropy_parameters(self.merge(params, self.context_prediction(y_hat))).chunk(2, 1)
-        likelihoods = gc._likelihood(y_hat, scales, means)  # the interval of each coded symbol
-        if gc.use_likelihood_bound:
-            likelihoods = gc.likelihood_lower_bound(likelihoods)
+        _, likelihoods = gc(y_hat, scales, means=means)  # y_hat - means: the coded integer symbols (up to float)
         return {"likelihoods": {"y": likelihoods}, "y_hat": y_hat}
 
     def _walk(self, params: torch.Tensor, height: int, width: int, code: Callable[..., torch.Tensor],
