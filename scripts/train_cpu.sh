@@ -10,7 +10,7 @@
 # their own --init-from, e.g. a warm start from a related model with --init-partial), else from scratch.
 # DATA / VAL (default ../shared/data/{train,val}), THREADS (default 2), LR (default 5e-4), PRECISION (default auto) and
 # RUN (the run folder's name, default MODEL[-qI]) may be set. The 12-anchor widening of msinn-mini is a model of its own,
-# msinn-mini-12. Its first run starts from the 8-anchor weights (its new gain rows copy the last; it exports to
+# msinn-mini-12. Its first run starts from the 8-anchor weights (its new gain rows extrapolate the last step in log-λ; it exports to
 # weights/msinn-mini-12.pt); later runs continue it like any other (no --init-from):
 #   LR=1e-4 bash scripts/train_cpu.sh msinn-mini-12 100 --init-from weights/msinn-mini.pt
 # A run that would start afresh from another file's --init-from while weights/NAME[-qI].pt exists (its trained weights,

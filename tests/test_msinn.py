@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -132,10 +134,30 @@ def test_widening_to_twelve_anchors():
     state = model.state_dict()
     model.widen_anchors(12)
     assert model.lambdas == LAMBDAS_12 and model.rate_range == (0.0, 11.0)
-    assert torch.equal(model.gain.table[11], model.gain.table[7])
+    # the new rows continue the last step in log λ (0.18 -> 0.32 -> ... -> 1.8: steps of ~0.87 the 0.0932 -> 0.18 one)
+    step = model.gain.table[7].log() - model.gain.table[6].log()
+    for k in range(8, 12):
+        distance = math.log(LAMBDAS_12[k] / 0.18) / math.log(0.18 / 0.0932)
+        assert torch.allclose(model.gain.table[k].log(), model.gain.table[7].log() + distance * step, atol=1e-5)
+    assert torch.equal(model.gain.table[:8], state["gain.table"])
     wide = create_model("msinn-mini", anchors=12)
     wide.load_state_dict(state)  # an 8-anchor checkpoint loads into the 12-anchor model (staged widening)
-    assert torch.equal(wide.inverse_gain.table[10], state["inverse_gain.table"][7])
+    for name in ("gain", "inverse_gain", "scale_gain"):  # the same rows as widen_anchors
+        assert torch.allclose(wide.state_dict()[f"{name}.table"], model.state_dict()[f"{name}.table"])
+
+
+def test_extrapolated_gain_rows_continue_the_last_step():
+    """Row k = last * (last / previous) ** k per channel; a one-row table is copied; bad sizes are refused."""
+    from invlab.entropy.gain import extrapolate_rows
+
+    table = torch.tensor([[0.5, 2.0], [1.0, 1.0]])
+    grown = extrapolate_rows(table, 4)
+    assert torch.allclose(grown[2:], torch.tensor([[2.0, 0.5], [4.0, 0.25]]))
+    assert torch.equal(extrapolate_rows(table[:1], 3), table[:1].repeat(3, 1))  # one row: copies
+    with pytest.raises(ValueError):
+        extrapolate_rows(table, 1)
+    with pytest.raises(ValueError):
+        extrapolate_rows(table, 4, steps=[1.0])
 
 
 def test_bits_estimate_and_per_scale_maps(mini, kodak_dir):
@@ -167,4 +189,9 @@ def test_the_twelve_anchor_model_starts_as_the_shipped_eight_anchor_one(kodak_di
     with torch.inference_mode():
         for rate in (0.0, 3.5, 7.0):
             assert torch.equal(wide(x, rate)["x_hat"], eight(x, rate)["x_hat"])
-        assert torch.equal(wide(x, 11.0)["x_hat"], eight(x, 7.0)["x_hat"])  # the new rows copy the last one
+        # the new rows continue the gains' trend: anchor 11 codes more bits than anchor 7
+        assert wide(x, 11.0)["likelihoods"]["y1"].log().sum() < eight(x, 7.0)["likelihoods"]["y1"].log().sum()
+        for name in ("gain", "inverse_gain"):
+            table = getattr(wide, name).table
+            diffs = table[7:].log().diff(dim=0).mean(1)
+            assert ((diffs > 0) if name == "gain" else (diffs < 0)).all()

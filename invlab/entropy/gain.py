@@ -41,7 +41,34 @@ class GainTable(nn.Module):
         return torch.exp((1 - t) * torch.log(table[lo]) + t * torch.log(table[hi]))
 
     @torch.no_grad()
-    def widen(self, new_anchors: int) -> None:
-        """Append anchors as copies of the last row (MSINN-VRLIC's 8 -> 12 anchor widening)."""
-        extra = self.table[-1:].repeat(new_anchors - self.anchors, 1)
-        self.table = nn.Parameter(torch.cat([self.table.data, extra], dim=0))
+    def widen(self, new_anchors: int, steps: Sequence[float] | None = None) -> None:
+        """Append anchors extrapolated geometrically from the last two rows (MSINN-VRLIC's 8 -> 12 widening).
+
+        See :func:`extrapolate_rows`; ``steps`` default to 1, 2, ... (the last step repeated).
+        """
+        self.table = nn.Parameter(extrapolate_rows(self.table.data, new_anchors, steps,
+                                                    float(self.lower_bound.bound)))
+
+
+def extrapolate_rows(table: torch.Tensor, anchors: int, steps: Sequence[float] | None = None,
+                     bound: float = 0.01) -> torch.Tensor:
+    """Grow an (A x C) gain table to ``anchors`` rows, continuing its last step per channel in the log domain.
+
+    New row k is ``last * (last / previous) ** steps[k]``: ``steps`` are the new anchors' distances past the
+    last one in units of the last step (default 1, 2, ...; MSINN gives them in log-λ, so a gain keeps
+    following its √λ-like trend). With a single row the new rows copy it. Values are floored at ``bound``
+    (the table's lower bound) first.
+    """
+    extra = anchors - table.shape[0]
+    if extra < 0:
+        raise ValueError(f"cannot shrink a {table.shape[0]}-anchor table to {anchors}")
+    steps = list(range(1, extra + 1)) if steps is None else list(steps)
+    if len(steps) != extra:
+        raise ValueError(f"need {extra} steps, got {len(steps)}")
+    if extra == 0:
+        return table.clone()
+    log = table.float().clamp(min=bound).log()
+    step = log[-1] - log[-2] if table.shape[0] > 1 else torch.zeros_like(log[-1])
+    distances = torch.tensor(steps, dtype=log.dtype, device=log.device)[:, None]
+    grown = (log[-1] + distances * step).exp().to(table.dtype)
+    return torch.cat([table, grown], dim=0)

@@ -37,7 +37,7 @@ from compressai.entropy_models import GaussianConditional
 from torch import nn
 
 from invlab.entropy.checkerboard import anchor_mask
-from invlab.entropy.gain import GainTable
+from invlab.entropy.gain import GainTable, extrapolate_rows
 from invlab.entropy.residual import ResidualCoder, ResidualLikelihoodCoder, ResidualRansDecoder, ResidualRansEncoder
 from invlab.flows import InvertibleSequence, InvUnit, MultiScaleFlow, Squeeze
 from invlab.flows.coupling import SubnetConstructor
@@ -242,23 +242,34 @@ class MSINNVRLIC(InvlabModel):
     # ------------------------------------------------------------------ rate range
     @torch.no_grad()
     def widen_anchors(self, anchors: int = 12) -> None:
-        """Staged widening (8 -> 12 anchors): new gain rows copy the last one; λ list extended."""
+        """Staged widening (8 -> 12 anchors): new gain rows extrapolate the last step in log-λ; λ list extended."""
         if not len(self.lambdas) < anchors <= len(LAMBDAS_12):
             raise ValueError(f"can widen from {len(self.lambdas)} up to {len(LAMBDAS_12)} anchors, not {anchors}")
+        steps = _log_lambda_steps(len(self.lambdas), anchors)
         for table in self._gain_tables():
-            table.widen(anchors)
+            table.widen(anchors, steps)
         self.lambdas = LAMBDAS_12[:anchors]
         self.config["anchors"] = anchors
 
     def load_state_dict(self, state_dict, strict: bool = True):
-        """Also loads a checkpoint with fewer anchors (staged widening: missing gain rows copy the last)."""
+        """Also loads a checkpoint with fewer anchors (staged widening: the missing gain rows extrapolate the
+        last step in log-λ, as :meth:`widen_anchors`)."""
         state = dict(state_dict)
         for name in ("gain", "inverse_gain", "scale_gain"):
             key = f"{name}.table"
             if key in state and state[key].shape[0] < len(self.lambdas):
-                t = state[key]
-                state[key] = torch.cat([t, t[-1:].repeat(len(self.lambdas) - t.shape[0], 1)])
+                have = state[key].shape[0]
+                state[key] = extrapolate_rows(state[key], len(self.lambdas), _log_lambda_steps(have, len(self.lambdas)))
         return super().load_state_dict(state, strict=strict)
+
+
+def _log_lambda_steps(have: int, anchors: int) -> list[float]:
+    """The new anchors' distances past anchor ``have - 1``, in units of its last step in log λ (LAMBDAS_12)."""
+    lambdas = np.log(np.asarray(LAMBDAS_12[:anchors]))
+    if have < 2:
+        return [1.0] * (anchors - have)
+    last_step = lambdas[have - 1] - lambdas[have - 2]
+    return [float((lambdas[k] - lambdas[have - 1]) / last_step) for k in range(have, anchors)]
 
 
 def msinn(**overrides) -> MSINNVRLIC:
@@ -273,5 +284,5 @@ def msinn_mini(**overrides) -> MSINNVRLIC:
 
 
 def msinn_mini_12(**overrides) -> MSINNVRLIC:
-    """msinn-mini with 12 anchors; an 8-anchor msinn-mini state loads into it (new gain rows copy the last)."""
+    """msinn-mini with 12 anchors; an 8-anchor msinn-mini state loads into it (new gain rows: see widen_anchors)."""
     return msinn_mini(**{"anchors": 12, **overrides})
