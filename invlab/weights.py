@@ -133,9 +133,26 @@ PAPER_BUDGET = {
 
 
 def cpu_hours_of(training: dict) -> float | None:
-    """CPU-hours of every run behind a weight file (warm continuations included), from its metadata's training."""
+    """CPU-hours of every run behind a weight file (warm continuations included), from its metadata's training;
+    None where it is unknown, or where the file was trained on a GPU alone (see :func:`gpu_budget`)."""
     hours = training.get("cpu_hours_total", training.get("cpu_hours"))
-    return None if hours is None else float(hours)
+    if hours is None or (_on_gpu(training) and not hours):
+        return None
+    return float(hours)
+
+
+def _on_gpu(training: dict) -> bool:
+    return training.get("device", "cpu") != "cpu"
+
+
+def gpu_budget(training: dict) -> str:
+    """The accelerator time behind a weight file whose last run was on a GPU, e.g. "8.7 GPU-min (NVIDIA H200)"
+    (its wall time, all runs); "" for a file trained on the CPU."""
+    if not _on_gpu(training):
+        return ""
+    hours = float(training.get("wall_hours_total", training.get("wall_hours_all_runs")) or 0)
+    amount = f"{hours * 60:.1f} GPU-min" if hours < 1 else f"{hours:.1f} GPU-h"
+    return f"{amount} ({training.get('device_name') or training.get('device')})"
 
 
 def fine_tune_start(training: dict) -> str:
@@ -163,7 +180,7 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
     runs = len(t.get("earlier_runs", [])) + 1
     threads = (f"{runs} runs, " if runs > 1 else "") + (f"{t['threads']} threads, " if t.get("threads") else "")
     where = (f"{hours:.1f} CPU-hours ({threads}{t.get('precision', 'fp32')})" if hours is not None
-             else f"{t.get('seconds', 0) / 3600:.1f} h on {t.get('device_name') or t.get('device')}")
+             else gpu_budget(t) or "an unknown time")
     data = meta.get("data", {}).get("train", "?")
     family = meta.get("family", "")
     paper = PAPER_BUDGET.get(family, "")

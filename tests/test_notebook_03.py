@@ -129,7 +129,10 @@ def test_a_learned_models_training_budget_is_in_the_table_and_the_legend(tmp_pat
                                         {"training_steps": 500, "training_cpu_hours": 0.5}])
     _fake_result(kodak, "flow-eval", [{"training_steps": 200, "training_cpu_hours": None}])
     _fake_result(kodak, "jpeg", None)  # a classical codec: no weights, no budget
+    _fake_result(kodak, "gpu-eval", [{"training_steps": 2965, "training_cpu_hours": None,
+                                      "training_gpu": "8.7 GPU-min (NVIDIA H200)"}])
     table = results_table(kodak, published=())
+    assert table.loc["gpu-eval", "training"] == "8.7 GPU-min (NVIDIA H200), 2,965 steps"
     assert table.loc["family-eval", "training"] == "2 files, 1.8 CPU-h, 1,500 steps"
     assert table.loc["flow-eval", "training"] == "200 steps"  # what is unknown is not made up
     assert table.loc["jpeg", "training"] == "-"

@@ -432,3 +432,15 @@ def test_a_crop_the_model_cannot_train_on_is_a_clear_error(crops, tmp_path):
     with pytest.raises(InvlabError, match=r"--val-crop 38 does not fit tiny-flow: .* multiples of 4.*--val-crop 36$"):
         Trainer(_cfg(crops, tmp_path / "run", val_crop=38))
     assert not (tmp_path / "run").exists()  # nothing written before the check
+
+
+def test_a_gpu_trained_file_states_its_accelerator_time_not_zero_cpu_hours():
+    from invlab.weights import cpu_hours_of, gpu_budget
+
+    gpu = {"device": "cuda", "device_name": "NVIDIA H200", "cpu_hours": None, "cpu_hours_total": 0,
+           "wall_hours_total": 0.145}
+    assert cpu_hours_of(gpu) is None and gpu_budget(gpu) == "8.7 GPU-min (NVIDIA H200)"
+    assert gpu_budget({**gpu, "wall_hours_total": 2.5}) == "2.5 GPU-h (NVIDIA H200)"
+    cpu = {"device": "cpu", "cpu_hours": 1.0, "cpu_hours_total": 3.0}
+    assert cpu_hours_of(cpu) == 3.0 and gpu_budget(cpu) == ""
+    assert cpu_hours_of({**gpu, "cpu_hours_total": 1.5}) == 1.5  # CPU runs before the GPU one still count

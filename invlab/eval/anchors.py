@@ -73,7 +73,8 @@ def load_curve(path: str | Path, name: str | None = None) -> Curve:
 
 def training_budget(meta: dict) -> str:
     """The training budget behind an ``invlab evaluate`` result, from its ``meta["weights"]`` (summed over a
-    fixed-rate family's weight files): e.g. "8.9 CPU-h, 11,646 steps" or "4 files, 6.0 CPU-h, 20,000 steps";
+    fixed-rate family's weight files): e.g. "8.9 CPU-h, 11,646 steps", "4 files, 6.0 CPU-h, 20,000 steps" or
+    "8.7 GPU-min (NVIDIA H200), 2,965 steps";
     "" where the result says nothing of training (classical codecs, published curves)."""
     weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
     if not weights or not meta.get("trained", True):
@@ -83,6 +84,8 @@ def training_budget(meta: dict) -> str:
     parts = [f"{len(weights)} files"] if len(weights) > 1 else []
     if all(h is not None for h in hours):
         parts.append(f"{sum(hours):.1f} CPU-h")
+    gpu = sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})
+    parts.extend(gpu)  # files trained on a GPU: their accelerator time, e.g. "8.7 GPU-min (NVIDIA H200)"
     if all(n is not None for n in steps):
         parts.append(f"{sum(steps):,} steps")
     inherited = warm_start_budget(meta)

@@ -56,7 +56,7 @@ from invlab.eval.sweep import Setup, build_codec, dask_client, plan, sweep
 from invlab.metrics import bd_psnr, bd_rate
 from invlab.models import count_parameters, get_spec, list_models
 from invlab.models.base import InvlabModel
-from invlab.weights import cpu_hours_of, has_weights, read_metadata
+from invlab.weights import cpu_hours_of, gpu_budget, has_weights, read_metadata
 
 KODAK_IMAGES = 24
 #: the per-rate means of the summary, in print order (CompressAI's keys where it has one)
@@ -128,6 +128,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
             "weights_hash": model.weights_hash.hex(), "shipped_weights_hash": shipped.get("weights_hash"),
             "git_commit": shipped.get("git_commit"), "training_steps": shipped.get("training", {}).get("steps"),
             "training_cpu_hours": cpu_hours_of(shipped.get("training", {})),
+            "training_gpu": gpu_budget(shipped.get("training", {})) or None,  # e.g. "8.7 GPU-min (NVIDIA H200)"
             "fine_tuned_from": shipped.get("training", {}).get("fine_tuned_from"),  # its start, budget apart
             "exported": shipped.get("exported"), "parameters": count_parameters(model),
         })

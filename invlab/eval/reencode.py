@@ -31,7 +31,7 @@ from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
-from invlab.weights import cpu_hours_of, fine_tune_start, read_metadata
+from invlab.weights import cpu_hours_of, fine_tune_start, gpu_budget, read_metadata
 
 UNTRAINED = "untrained, no weights yet"
 REPORT_AT = (1, 2, 5, 10, 20, 50)
@@ -97,7 +97,9 @@ def training_of(codec: Codec, rate: float) -> str:
     if not training:
         return "no training metadata"
     hours = cpu_hours_of(training)
-    text = f"{training.get('steps', 0):,} steps" + (f", {hours:.1f} CPU-h" if hours is not None else "")
+    gpu = gpu_budget(training)
+    text = (f"{training.get('steps', 0):,} steps" + (f", {hours:.1f} CPU-h" if hours is not None else "")
+            + (f", {gpu}" if gpu else ""))
     start = fine_tune_start(training)
     return text + (f", {start}" if start else "")
 

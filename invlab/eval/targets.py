@@ -40,6 +40,7 @@ class ModelCurve:
     cpu_hours: float | None
     rates_trained: int  # anchors of a variable-rate model, weight files of a fixed-rate family
     warm_from: tuple[list[str], float | None] | None = None  # other models it started from, their CPU-hours
+    gpu: str = ""  # accelerator time of files trained on a GPU, e.g. "8.7 GPU-min (NVIDIA H200)"
 
     @property
     def cpu_hours_per_rate(self) -> float | None:
@@ -67,7 +68,8 @@ def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
             name=meta["model"], family=meta.get("family", ""), rate=np.asarray(res["rate"], float)[order],
             bpp=np.asarray(res["bpp"], float)[order], psnr=np.asarray(res["psnr-rgb"], float)[order],
             cpu_hours=sum(hours) if weights and all(h is not None for h in hours) else None,
-            rates_trained=rates_trained, warm_from=warm_start_budget(meta))
+            rates_trained=rates_trained, warm_from=warm_start_budget(meta),
+            gpu=", ".join(sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})))
     return curves
 
 
@@ -116,11 +118,13 @@ def beats_jpeg(curve: ModelCurve, jpeg_bpp: np.ndarray, jpeg_psnr: np.ndarray) -
 
 def _budget(curve: ModelCurve) -> str:
     share = curve.cpu_hours_per_rate
-    text = f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+    on_gpu = share is None and bool(curve.gpu)  # trained on a GPU: its accelerator time, not CPU-hours
+    text = f"{curve.name} {curve.gpu}" if on_gpu else \
+        f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
     if curve.warm_from is not None:  # started from another model's weights: that budget is named beside its own
         names, hours = curve.warm_from
         extra = "?" if hours is None else f"{hours / max(curve.rates_trained, 1):.2f}"
-        text += f" (+{extra} of {', '.join(names)}'s, its start)"
+        text += f" (+{extra}{' CPU-h per rate' if on_gpu else ''} of {', '.join(names)}'s, its start)"
     return text
 
 
