@@ -136,23 +136,28 @@ def cpu_hours_of(training: dict) -> float | None:
     """CPU-hours of every run behind a weight file (warm continuations included), from its metadata's training;
     None where it is unknown, or where the file was trained on a GPU alone (see :func:`gpu_budget`)."""
     hours = training.get("cpu_hours_total", training.get("cpu_hours"))
-    if hours is None or (_on_gpu(training) and not hours):
+    if hours is None or (gpu_budget(training) and not hours):
         return None
     return float(hours)
 
 
-def _on_gpu(training: dict) -> bool:
-    return training.get("device", "cpu") != "cpu"
+def _on_gpu(run: dict) -> bool:
+    """Whether a run (a metadata ``training`` block or one of its ``earlier_runs``) ran on an accelerator."""
+    return not str(run.get("device") or "cpu").startswith("cpu")
 
 
 def gpu_budget(training: dict) -> str:
-    """The accelerator time behind a weight file whose last run was on a GPU, e.g. "8.7 GPU-min (NVIDIA H200)"
-    (its wall time, all runs); "" for a file trained on the CPU."""
-    if not _on_gpu(training):
+    """The accelerator wall time behind a weight file, its GPU runs only (this one and ``earlier_runs``), e.g.
+    "8.7 GPU-min (NVIDIA H200)"; "? GPU-h (...)" where a GPU run's time is unknown; "" for CPU training alone."""
+    runs = [r for r in [*training.get("earlier_runs", []), training] if _on_gpu(r)]
+    if not runs:
         return ""
-    hours = float(training.get("wall_hours_total", training.get("wall_hours_all_runs")) or 0)
-    amount = f"{hours * 60:.1f} GPU-min" if hours < 1 else f"{hours:.1f} GPU-h"
-    return f"{amount} ({training.get('device_name') or training.get('device')})"
+    names = ", ".join(sorted({str(r.get("device_name") or r.get("device")) for r in runs}))
+    hours = [r.get("wall_hours_all_runs") for r in runs]
+    if any(h is None for h in hours):
+        return f"? GPU-h ({names})"
+    total = float(sum(hours))
+    return f"{total * 60:.1f} GPU-min ({names})" if total < 1 else f"{total:.1f} GPU-h ({names})"
 
 
 def fine_tune_start(training: dict) -> str:
@@ -163,6 +168,7 @@ def fine_tune_start(training: dict) -> str:
         return ""
     index = f" q{base['rate_index']}" if base.get("rate_index") is not None else ""
     hours = f", {base['cpu_hours_total']:.1f} CPU-hours" if base.get("cpu_hours_total") is not None else ""
+    hours += f", {base['gpu']}" if base.get("gpu") else ""
     how = "warm from (the parts that fit)" if training.get("init_partial") else "fine-tuned from"
     return f"{how} {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours})"
 

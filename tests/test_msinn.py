@@ -140,6 +140,11 @@ def test_widening_to_twelve_anchors():
         distance = math.log(LAMBDAS_12[k] / 0.18) / math.log(0.18 / 0.0932)
         assert torch.allclose(model.gain.table[k].log(), model.gain.table[7].log() + distance * step, atol=1e-5)
     assert torch.equal(model.gain.table[:8], state["gain.table"])
+    # independently: the default tables follow √λ, a straight line in log λ, so the widened 8-anchor tables are
+    # those of a model built with 12 anchors
+    built = create_model("msinn-mini", anchors=12)
+    for name in ("gain", "inverse_gain", "scale_gain"):
+        assert torch.allclose(getattr(model, name).table, getattr(built, name).table, rtol=1e-4)
     wide = create_model("msinn-mini", anchors=12)
     wide.load_state_dict(state)  # an 8-anchor checkpoint loads into the 12-anchor model (staged widening)
     for name in ("gain", "inverse_gain", "scale_gain"):  # the same rows as widen_anchors
@@ -158,6 +163,10 @@ def test_extrapolated_gain_rows_continue_the_last_step():
         extrapolate_rows(table, 1)
     with pytest.raises(ValueError):
         extrapolate_rows(table, 4, steps=[1.0])
+    half = extrapolate_rows(table.half(), 3, steps=[0.5])  # fp16 (the shipped files) keeps its dtype
+    assert half.dtype == torch.float16 and torch.allclose(half[2].float(), torch.tensor([2**0.5, 2**-0.5]), rtol=1e-3)
+    low = extrapolate_rows(torch.tensor([[0.001], [0.02]]), 3, bound=0.01)  # step from the floored rows
+    assert low[0, 0] == pytest.approx(0.001) and low[2, 0] == pytest.approx(0.04)
 
 
 def test_bits_estimate_and_per_scale_maps(mini, kodak_dir):
@@ -192,6 +201,6 @@ def test_the_twelve_anchor_model_starts_as_the_shipped_eight_anchor_one(kodak_di
         # the new rows continue the gains' trend: anchor 11 codes more bits than anchor 7
         assert wide(x, 11.0)["likelihoods"]["y1"].log().sum() < eight(x, 7.0)["likelihoods"]["y1"].log().sum()
         for name in ("gain", "inverse_gain"):
-            table = getattr(wide, name).table
+            table = getattr(wide, name).lower_bound(getattr(wide, name).table)
             diffs = table[7:].log().diff(dim=0).mean(1)
             assert ((diffs > 0) if name == "gain" else (diffs < 0)).all()

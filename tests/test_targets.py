@@ -126,11 +126,13 @@ def test_report_writes_the_targets_block_where_the_readme_has_one(tmp_path, caps
 
 def test_a_gpu_trained_model_names_its_gpu_time_in_the_targets(tmp_path):
     _eval_json(tmp_path, "msinn-mini-12", "msinn", [0, 1], [0.5, 1.5], [31.0, 37.0], hours=(None,), variable=True,
-               lambdas=[1, 2])
+               lambdas=[1, 2], starts=[{"model": "msinn-mini", "cpu_hours_total": 14.0}])
     data = json.loads((tmp_path / "msinn-mini-12-eval.json").read_text())
     data["meta"]["weights"][0]["training_gpu"] = "8.7 GPU-min (NVIDIA H200)"
     (tmp_path / "msinn-mini-12-eval.json").write_text(json.dumps(data))
     _eval_json(tmp_path, "mbt2018-mean-mini", "baseline", [0, 1], [0.8, 1.2], [30.0, 33.0], hours=(1.0, 1.0))
     status, measured = _status(check_targets(tmp_path), "invertible beats autoencoder",
                                "msinn-mini-12 vs mbt2018-mean-mini")
-    assert status == MET and "msinn-mini-12 8.7 GPU-min (NVIDIA H200)" in measured and "CPU-h per rate" in measured
+    assert status == MET
+    gpu = "msinn-mini-12 8.7 GPU-min (NVIDIA H200) in all (+7.00 CPU-h per rate of msinn-mini's, its start)"
+    assert gpu in measured

@@ -438,9 +438,18 @@ def test_a_gpu_trained_file_states_its_accelerator_time_not_zero_cpu_hours():
     from invlab.weights import cpu_hours_of, gpu_budget
 
     gpu = {"device": "cuda", "device_name": "NVIDIA H200", "cpu_hours": None, "cpu_hours_total": 0,
-           "wall_hours_total": 0.145}
+           "wall_hours_all_runs": 0.145, "wall_hours_total": 0.145}
     assert cpu_hours_of(gpu) is None and gpu_budget(gpu) == "8.7 GPU-min (NVIDIA H200)"
-    assert gpu_budget({**gpu, "wall_hours_total": 2.5}) == "2.5 GPU-h (NVIDIA H200)"
+    assert gpu_budget({**gpu, "wall_hours_all_runs": 2.5}) == "2.5 GPU-h (NVIDIA H200)"
     cpu = {"device": "cpu", "cpu_hours": 1.0, "cpu_hours_total": 3.0}
     assert cpu_hours_of(cpu) == 3.0 and gpu_budget(cpu) == ""
-    assert cpu_hours_of({**gpu, "cpu_hours_total": 1.5}) == 1.5  # CPU runs before the GPU one still count
+    # continued on the GPU after a CPU run: each kind of time counted once
+    cpu_run = {"device": "cpu", "wall_hours_all_runs": 0.75, "cpu_hours": 1.5}
+    mixed = {**gpu, "wall_hours_all_runs": 0.145, "earlier_runs": [cpu_run], "cpu_hours_total": 1.5,
+             "wall_hours_total": 0.895}
+    assert cpu_hours_of(mixed) == 1.5 and gpu_budget(mixed) == "8.7 GPU-min (NVIDIA H200)"
+    # continued on the CPU after a GPU run: the GPU time stays
+    later = {**cpu, "earlier_runs": [{**gpu, "wall_hours_all_runs": 0.5}]}
+    assert cpu_hours_of(later) == 3.0 and gpu_budget(later) == "30.0 GPU-min (NVIDIA H200)"
+    assert gpu_budget({"device": "cuda", "device_name": "X"}) == "? GPU-h (X)"  # unknown, not made up
+    assert gpu_budget({"device": None}) == ""

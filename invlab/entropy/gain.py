@@ -56,8 +56,8 @@ def extrapolate_rows(table: torch.Tensor, anchors: int, steps: Sequence[float] |
 
     New row k is ``last * (last / previous) ** steps[k]``: ``steps`` are the new anchors' distances past the
     last one in units of the last step (default 1, 2, ...; MSINN gives them in log-λ, so a gain keeps
-    following its √λ-like trend). With a single row the new rows copy it. Values are floored at ``bound``
-    (the table's lower bound) first.
+    following its √λ-like trend). With a single row the new rows copy it. The step is taken on the rows as
+    ``forward`` sees them (floored at ``bound``); the existing rows are returned unchanged, in their dtype.
     """
     extra = anchors - table.shape[0]
     if extra < 0:

@@ -80,9 +80,9 @@ def training_budget(meta: dict) -> str:
     if not weights or not meta.get("trained", True):
         return "untrained" if weights else ""
     steps = [w.get("training_steps") for w in weights]
-    hours = [w.get("training_cpu_hours") for w in weights]
+    hours = [weight_cpu_hours(w) for w in weights]
     parts = [f"{len(weights)} files"] if len(weights) > 1 else []
-    if all(h is not None for h in hours):
+    if all(h is not None for h in hours) and (sum(hours) or not any(w.get("training_gpu") for w in weights)):
         parts.append(f"{sum(hours):.1f} CPU-h")
     gpu = sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})
     parts.extend(gpu)  # files trained on a GPU: their accelerator time, e.g. "8.7 GPU-min (NVIDIA H200)"
@@ -93,6 +93,12 @@ def training_budget(meta: dict) -> str:
         names, hours = inherited
         parts.append(f"warm from {', '.join(names)}" + ("" if hours is None else f" (+{hours:.1f} CPU-h)"))
     return ", ".join(parts)
+
+
+def weight_cpu_hours(weight: dict) -> float | None:
+    """A result's weight file's CPU-hours; 0 for a file trained on a GPU alone (its time is ``training_gpu``)."""
+    hours = weight.get("training_cpu_hours")
+    return 0.0 if hours is None and weight.get("training_gpu") else hours
 
 
 def warm_start_budget(meta: dict) -> tuple[list[str], float | None] | None:

@@ -88,7 +88,8 @@ def open_codec(name: str) -> tuple[Codec | None, str]:
 
 
 def training_of(codec: Codec, rate: float) -> str:
-    """The budget of the weights that code at ``rate``: e.g. "14,712 steps, 10.8 CPU-h" (a fine-tune also names
+    """The budget of the weights that code at ``rate``: e.g. "14,712 steps, 10.8 CPU-h" or "2,965 steps, 8.7 GPU-min
+    (NVIDIA H200)" (a fine-tune also names
     its start); "" for classical codecs and untrained models."""
     if not isinstance(codec, LearnedCodec) or not codec.trained:
         return ""

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from invlab.eval.anchors import warm_start_budget
+from invlab.eval.anchors import warm_start_budget, weight_cpu_hours
 from invlab.metrics import bd_rate
 
 #: model families (``ModelSpec.family``) whose transforms are invertible, and the autoencoder baselines
@@ -62,12 +62,13 @@ def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
             continue
         order = np.argsort(res["rate"])
         weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
-        hours = [w.get("training_cpu_hours") for w in weights]
+        hours = [weight_cpu_hours(w) for w in weights]
         rates_trained = len(meta.get("lambdas") or []) if meta.get("variable_rate") else len(weights)
         curves[meta["model"]] = ModelCurve(
             name=meta["model"], family=meta.get("family", ""), rate=np.asarray(res["rate"], float)[order],
             bpp=np.asarray(res["bpp"], float)[order], psnr=np.asarray(res["psnr-rgb"], float)[order],
-            cpu_hours=sum(hours) if weights and all(h is not None for h in hours) else None,
+            cpu_hours=(sum(hours) if weights and all(h is not None for h in hours)
+                       and (sum(hours) or not any(w.get("training_gpu") for w in weights)) else None),
             rates_trained=rates_trained, warm_from=warm_start_budget(meta),
             gpu=", ".join(sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})))
     return curves
@@ -118,9 +119,10 @@ def beats_jpeg(curve: ModelCurve, jpeg_bpp: np.ndarray, jpeg_psnr: np.ndarray) -
 
 def _budget(curve: ModelCurve) -> str:
     share = curve.cpu_hours_per_rate
-    on_gpu = share is None and bool(curve.gpu)  # trained on a GPU: its accelerator time, not CPU-hours
-    text = f"{curve.name} {curve.gpu}" if on_gpu else \
-        f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+    on_gpu = share is None and bool(curve.gpu)  # trained on a GPU alone: its accelerator time, not CPU-hours
+    text = (f"{curve.name} {curve.gpu} in all" if on_gpu
+            else f"{curve.name} {'?' if share is None else f'{share:.2f}'} CPU-h per rate"
+            + (f" and {curve.gpu} in all" if curve.gpu else ""))
     if curve.warm_from is not None:  # started from another model's weights: that budget is named beside its own
         names, hours = curve.warm_from
         extra = "?" if hours is None else f"{hours / max(curve.rates_trained, 1):.2f}"

@@ -28,7 +28,7 @@ from invlab.eval.measure import learned_extras, measure
 from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
-from invlab.weights import REPO_ROOT, cpu_hours_of, weights_path
+from invlab.weights import REPO_ROOT, cpu_hours_of, gpu_budget, weights_path
 
 
 def git_commit() -> str:
@@ -230,7 +230,8 @@ def fine_tune_record(base: dict[str, Any]) -> dict[str, Any]:
     kept apart from this file's own runs so that a family's files summed count the shared start once."""
     t = base.get("training", {})
     return {"model": base.get("model"), "rate_index": base.get("rate_index"), "weights_hash": base.get("weights_hash"),
-            "steps": t.get("steps"), "cpu_hours_total": cpu_hours_of(t)}
+            "steps": t.get("steps"), "cpu_hours_total": cpu_hours_of(t),
+            **({"gpu": gpu} if (gpu := gpu_budget(t)) else {})}  # a start trained on a GPU: its time
 
 
 def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None,
@@ -242,7 +243,7 @@ def budget_totals(training: dict[str, Any], earlier: dict[str, Any] | None,
         before = earlier.get("training", {})
         runs = list(before.get("earlier_runs", []))
         runs.append({key: before.get(key) for key in ("steps", "wall_hours_all_runs", "cpu_hours", "threads",
-                                                        "precision", "crop", "batch_size")}
+                                                        "precision", "crop", "batch_size", "device", "device_name")}
                     | {"exported": earlier.get("exported")}
                     | {"validation": before.get("validation")
                        or [v for v in [(earlier.get("log_summary") or {}).get("val_last")] if v]})
