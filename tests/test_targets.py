@@ -47,7 +47,8 @@ def test_targets_follow_from_the_curves(tmp_path):
     _eval_json(kodak, "invcompress-mini-nofe", "invcompress", [0, 1], [0.3, 0.6], [20.0, 19.0])
 
     table = check_targets(kodak)
-    assert not table["model"].str.contains("invcompress-mini-nofe").any()
+    assert "invcompress-mini-nofe" not in set(table["model"])  # only compared with its model, which has no curve here
+    assert _status(table, "an ablation", "invcompress-mini-nofe vs invcompress-mini")[0] == NOT_MEASURABLE
     assert _status(table, "monotone", "msinn-mini")[0] == MET
     status, measured = _status(table, "monotone", "mbt2018-mean-mini")
     assert status == MISSED and "1→2" in measured
@@ -136,3 +137,19 @@ def test_a_gpu_trained_model_names_its_gpu_time_in_the_targets(tmp_path):
     assert status == MET
     gpu = "msinn-mini-12 8.7 GPU-min (NVIDIA H200) in all (+7.00 CPU-h per rate of msinn-mini's, its start)"
     assert gpu in measured
+
+
+def test_an_ablation_is_compared_with_the_model_it_ablates(tmp_path):
+    _eval_json(tmp_path, "invcompress-mini", "invcompress", [0, 1, 2], [0.25, 0.5, 0.75], [28.0, 31.0, 32.0],
+               hours=(1.0, 1.0, 1.0))
+    _eval_json(tmp_path, "invcompress-mini-nofe", "invcompress", [2], [0.6], [30.5], hours=(0.5,))
+    _eval_json(tmp_path, "invcompress-mini-conv1x1", "invcompress", [2], [0.6], [32.0], hours=(0.5,))
+    table = check_targets(tmp_path)
+    assert "invcompress-mini-nofe" not in set(table["model"])  # held to no target of its own
+    status, measured = _status(table, "an ablation", "invcompress-mini-nofe vs invcompress-mini")
+    # invcompress-mini at 0.6 bpp, linear in log-bpp between (0.5, 31) and (0.75, 32): 31.45 dB
+    assert status == MET and measured.startswith("-0.95 dB at 0.600 bpp")
+    assert _status(table, "an ablation", "invcompress-mini-conv1x1 vs invcompress-mini")[0] == MISSED
+    (tmp_path / "invcompress-mini-eval.json").unlink()
+    table = check_targets(tmp_path)
+    assert _status(table, "an ablation", "invcompress-mini-nofe vs invcompress-mini")[0] == NOT_MEASURABLE

@@ -3,7 +3,8 @@
 - every trained family's curve is monotone (bpp and PSNR both rise with the rate setting);
 - it beats our JPEG at every rate it covers (JPEG's PSNR interpolated on log-bpp at each of the model's points);
 - the invertible models beat the autoencoders at high rate (≥ 1 bpp; the CPU budget per rate is stated beside);
-- MS-ANFIC and M-ANFIC need no more bits than the single-scale ``anfic-mini-noctx`` (BD-rate ≤ 0).
+- MS-ANFIC and M-ANFIC need no more bits than the single-scale ``anfic-mini-noctx`` (BD-rate ≤ 0);
+- an ablation (e.g. InvCompress without its feature enhancement) codes below its model's curve at its own bpp.
 
 A target whose curves are not there yet is "not measurable", with the reason; nothing is assumed met.
 """
@@ -51,14 +52,14 @@ class ModelCurve:
         return self.family in INVERTIBLE_FAMILIES
 
 
-def load_model_curves(results_dir: str | Path) -> dict[str, ModelCurve]:
-    """The trained models' ``invlab evaluate`` results in ``results_dir`` (``NAME-eval.json``), by model name
-    (ablations left out: they are compared with the model they ablate, not held to the targets)."""
+def load_model_curves(results_dir: str | Path, ablations: bool = False) -> dict[str, ModelCurve]:
+    """The trained models' ``invlab evaluate`` results in ``results_dir`` (``NAME-eval.json``), by model name:
+    the models, or with ``ablations`` only the ablations (compared with the model they ablate, held to no target)."""
     curves = {}
     for path in sorted(Path(results_dir).glob("*-eval.json")):
         data = json.loads(path.read_text())
         meta, res = data.get("meta") or {}, data.get("results") or {}
-        if not meta.get("trained") or "rate" not in res or _is_ablation(meta.get("model")):
+        if not meta.get("trained") or "rate" not in res or _is_ablation(meta.get("model")) != ablations:
             continue
         order = np.argsort(res["rate"])
         weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
@@ -79,6 +80,13 @@ def _is_ablation(name: str | None) -> bool:
     from invlab.models.registry import get_spec, is_model
 
     return name is not None and is_model(name) and get_spec(name).ablation_of is not None
+
+
+def _ablated(name: str) -> str:
+    """The model an ablation ablates (its registry entry's ``ablation_of``)."""
+    from invlab.models.registry import get_spec
+
+    return get_spec(name).ablation_of
 
 
 def _row(target: str, subject: str, status: str, measured: str) -> dict[str, str]:
@@ -159,6 +167,24 @@ def multi_scale_saves(multi: ModelCurve | None, single: ModelCurve | None, names
                 f"BD-rate {bd:+.1f} % (the paper: MS-ANFIC < −7 %)" + budgets)
 
 
+def ablation_costs(ablation: ModelCurve, full: ModelCurve | None) -> dict[str, str]:
+    """PSNR of an ablation (a model less one part) against its model's curve at the ablation's own bpp: the paper's
+    direction holds when every point is below."""
+    ablated = _ablated(ablation.name)
+    target = "an ablation codes worse than its model (the paper's direction)"
+    subject = f"{ablation.name} vs {ablated}"
+    if full is None:
+        return _row(target, subject, NOT_MEASURABLE, f"no trained curve of {ablated}")
+    delta = ablation.psnr - psnr_at(full.bpp, full.psnr, ablation.bpp)
+    budgets = f" ({_budget(ablation)}, {_budget(full)})"
+    if np.isnan(delta).all():
+        return _row(target, subject, NOT_MEASURABLE,
+                    f"{ablation.bpp.min():.3f}–{ablation.bpp.max():.3f} bpp is outside {ablated}'s range" + budgets)
+    measured = ", ".join(f"{d:+.2f} dB at {b:.3f} bpp" for d, b in zip(delta, ablation.bpp, strict=True)
+                         if not np.isnan(d))
+    return _row(target, subject, MET if np.nanmax(delta) < 0 else MISSED, measured + budgets)
+
+
 def check_targets(results_dir: str | Path = "results/kodak") -> pd.DataFrame:
     """One row per target and model (pair): status ``met`` / ``missed`` / ``not measurable`` and what was measured."""
     results_dir = Path(results_dir)
@@ -177,4 +203,6 @@ def check_targets(results_dir: str | Path = "results/kodak") -> pd.DataFrame:
     autoencoders = [c for c in curves.values() if c.family in AUTOENCODER_FAMILIES]
     rows += [invertible_beats_autoencoder(i, a) for i in inverts for a in autoencoders]
     rows += [multi_scale_saves(curves.get(m), curves.get(s), (m, s)) for m, s in MULTI_SCALE_VS_SINGLE]
+    rows += [ablation_costs(a, curves.get(_ablated(a.name)))
+             for a in load_model_curves(results_dir, ablations=True).values()]
     return pd.DataFrame(rows, columns=["target", "model", "status", "measured"])
