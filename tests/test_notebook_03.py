@@ -13,7 +13,15 @@ import pytest
 
 from invlab.eval.anchors import load_anchor
 from invlab.eval.report import BD_DIGITS, render, replace_block, results_table
-from invlab.widgets.rd_plots import LEGEND_COLUMNS, collect_curves, export_figures, rd_figure
+from invlab.widgets.rd_plots import (
+    LEGEND_COLUMNS,
+    LEGEND_LINE_CHARS,
+    LEGEND_ROW_PX,
+    collect_curves,
+    export_figures,
+    rd_figure,
+    wrap_label,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "03_rd_curves.ipynb"
@@ -68,6 +76,20 @@ def test_every_curve_has_room_in_the_legend():
     assert sum(bool(t.showlegend is not False) for t in fig.data) == len(curves)  # one entry per curve
     few = rd_figure(dict(list(curves.items())[:LEGEND_COLUMNS]))
     assert fig.layout.height > few.layout.height  # the figure grows with the legend rows
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert all(len(line) <= LEGEND_LINE_CHARS for name in names for line in name.split("<br>"))
+
+
+def test_long_legend_labels_wrap_and_the_legend_grows():
+    label = "msinn-mini-12-eval (8.7 GPU-min (NVIDIA H200), 2,965 steps, warm from msinn-mini (+14.1 CPU-h))"
+    wrapped = wrap_label(label, width=40)
+    assert wrapped.replace("<br>", " ") == label  # nothing lost, only broken at spaces
+    assert wrapped.count("<br>") == 2 and all(len(line) <= 40 for line in wrapped.split("<br>"))
+    assert wrap_label("short", width=40) == "short" and wrap_label("x" * 50, width=40) == "x" * 50
+    vtm = load_anchor("vtm")
+    one_line = rd_figure({"a": vtm, "b": vtm})
+    two_lines = rd_figure({"a": vtm, "b " + "y" * LEGEND_LINE_CHARS: vtm})
+    assert two_lines.layout.height == one_line.layout.height + LEGEND_ROW_PX
 
 
 def test_bd_table_is_rounded_for_display():

@@ -9,7 +9,6 @@ tracked figures unchanged unless the curves changed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,8 @@ from invlab.eval.anchors import Curve, load_anchor, load_results
 
 PALETTE = colormaps["tab20"].colors
 LEGEND_COLUMNS = 2  # legend entries per row under the interactive figure (3 cut the long labels at 1000 px)
-LEGEND_ROW_PX = 30
+LEGEND_ROW_PX = 30  # one line of legend text (a wrapped entry takes a line per part)
+LEGEND_LINE_CHARS = 56  # longer legend labels wrap (at 1000 px a column holds about 65 characters of 11 px text)
 PANEL_PX = 440  # the interactive figure's height without its legend
 # no dates, fixed SVG ids: a figure of the same curves is the same bytes
 STABLE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
@@ -49,17 +49,35 @@ def legend_label(name: str, curve: Curve) -> str:
     return f"{name} ({curve.training})" if curve.training else name
 
 
+def wrap_label(label: str, width: int = LEGEND_LINE_CHARS) -> str:
+    """``label`` broken with plotly's ``<br>`` at spaces so that no line is longer than ``width`` characters
+    (a word longer than ``width`` stays whole), so a long budget cannot run past its legend column."""
+    lines: list[str] = []
+    for word in label.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _legend_px(labels: Sequence[str]) -> int:
+    """Height of the legend: its rows of ``LEGEND_COLUMNS`` entries, each as tall as its most wrapped label."""
+    lines = [label.count("<br>") + 1 for label in labels]
+    return LEGEND_ROW_PX * sum(max(lines[i:i + LEGEND_COLUMNS]) for i in range(0, len(lines), LEGEND_COLUMNS))
+
+
 def _is_anchor(curve: Curve) -> bool:
     return "data/anchors" in curve.source.replace("\\", "/")
 
 
 def rd_figure(curves: dict[str, Curve], title: str = "Kodak") -> go.Figure:
     """Two panels: PSNR-RGB and MS-SSIM-RGB (in dB, -10 log10(1 - MS-SSIM)) against bpp; anchors dashed; a
-    learned model's legend entry states its training budget."""
+    learned model's legend entry states its training budget (wrapped where long)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("PSNR-RGB", "MS-SSIM-RGB"))
-    for i, (name, c) in enumerate(curves.items()):
+    labels = [wrap_label(legend_label(name, c)) for name, c in curves.items()]
+    for i, ((name, c), label) in enumerate(zip(curves.items(), labels, strict=True)):
         style = {"dash": "dash" if _is_anchor(c) else "solid", "color": _colour(i)}
-        label = legend_label(name, c)
         fig.add_trace(go.Scatter(x=c.bpp, y=c.psnr, name=label, legendgroup=name, mode="lines+markers",
                                  line=style), 1, 1)
         if c.ms_ssim is not None and np.isfinite(c.ms_ssim).any():
@@ -68,9 +86,8 @@ def rd_figure(curves: dict[str, Curve], title: str = "Kodak") -> go.Figure:
     fig.update_xaxes(title_text="bpp")
     fig.update_yaxes(title_text="PSNR (dB)", row=1, col=1)
     fig.update_yaxes(title_text="MS-SSIM (dB)", row=1, col=2)
-    rows = math.ceil(len(curves) / LEGEND_COLUMNS)
     fig.update_layout(
-        title=title, template="plotly_white", height=PANEL_PX + LEGEND_ROW_PX * rows,
+        title=title, template="plotly_white", height=PANEL_PX + _legend_px(labels),
         # below the panels, full width, a fixed number of entries per row: the figure is tall enough for all
         legend={"orientation": "h", "xref": "container", "x": 0.02, "xanchor": "left", "yref": "container",
                 "y": 0.0, "yanchor": "bottom", "entrywidth": 1 / LEGEND_COLUMNS - 0.01, "entrywidthmode": "fraction",
