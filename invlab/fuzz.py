@@ -45,8 +45,10 @@ FAILURES = ("undocumented", "lie", "crash", "hang", "overalloc", "cli")
 HEADER_KINDS = ("size", "size-consistent", "rate", "mode", "meta", "streams", "version", "hash", "model", "recon")
 STREAM_KINDS = ("flip", "flip-raw", "truncate-stream", "truncate-file", "extend-stream", "empty", "swap")
 KINDS = STREAM_KINDS + HEADER_KINDS + ("random", "image")
-#: per-case limits
+#: per-case limits: CPU seconds of the worker (a busy machine does not turn a slow case into a "hang"), and a
+#: wall-clock bound for a worker that waits without computing
 TIME_LIMIT_S = 60.0
+WALL_LIMIT_S = 4 * TIME_LIMIT_S
 MEMORY_LIMIT_MB = 2500
 
 
@@ -420,12 +422,27 @@ class _Process:
         if not ready or not ready.get("ready"):
             raise RuntimeError("fuzz worker did not start")
 
-    def read(self, timeout: float) -> dict | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
+    def read(self, timeout: float, cpu_limit: float | None = None) -> dict | None:
+        """The worker's next JSON line, or None when it has none within ``timeout`` wall seconds, or after
+        ``cpu_limit`` seconds of its own CPU time (counted from this call), or when it has exited."""
+        start = self.cpu_seconds()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, min(left, 1.0)))
+            if ready:
+                line = self.proc.stdout.readline()
+                return json.loads(line) if line else None
+            if left <= 0 or (cpu_limit is not None and self.cpu_seconds() - start > cpu_limit):
+                return None
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the worker so far (Linux ``/proc``); 0 once it has gone."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
 
     def kill(self) -> None:
         self.proc.kill()
@@ -448,7 +465,7 @@ def run_fuzz(cases: int, seed: int = 0, start: int = 0, progress: bool = True) -
         for index in tqdm(range(start, start + cases), disable=not progress, desc="fuzz"):
             worker.proc.stdin.write(f"{index}\n")
             worker.proc.stdin.flush()
-            record = worker.read(TIME_LIMIT_S)
+            record = worker.read(WALL_LIMIT_S, cpu_limit=TIME_LIMIT_S)
             if record is None:
                 code = worker.proc.poll()
                 outcome = "hang" if code is None else "crash"

@@ -18,6 +18,7 @@ import pytest
 import torch
 from compressai.entropy_models import EntropyModel, GaussianConditional
 
+from invlab import fuzz
 from invlab.codecs.learned import LearnedCodec
 from invlab.entropy.rans import EntropyCoder, TableDecoder, TableEncoder, coders_in
 from invlab.errors import (
@@ -264,3 +265,29 @@ def test_fuzz_slice_has_no_failures() -> None:
     assert not result["failures"], result["failures"][:5]
     assert summary["outcomes"].get("error", 0) > summary["outcomes"].get("ok", 0)
     assert issubclass(InvalidHeaderError, InvlabError)
+
+
+def _worker_like(code: str) -> fuzz._Process:
+    """A fuzz worker stand-in: a process running ``code``, read through the fuzzer's own _Process.read."""
+    process = fuzz._Process.__new__(fuzz._Process)
+    process.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True)
+    return process
+
+
+def test_fuzz_case_limit_counts_the_workers_cpu_time_and_bounds_the_wall_time() -> None:
+    """A case is a hang after its CPU-time limit (not the wall time a busy machine stretches), or after the wall
+    limit when the worker waits without computing; a worker that answers is read."""
+    spinning = _worker_like("while True: pass")
+    t0 = time.monotonic()
+    assert spinning.read(60, cpu_limit=1.0) is None
+    assert spinning.cpu_seconds() >= 1.0 and time.monotonic() - t0 < 30
+    spinning.kill()
+    waiting = _worker_like("import time; time.sleep(60)")
+    t0 = time.monotonic()
+    assert waiting.read(1.5, cpu_limit=30) is None and 1.4 < time.monotonic() - t0 < 20
+    waiting.kill()
+    answering = _worker_like("import json; print(json.dumps({'case': 3}), flush=True)")
+    assert answering.read(60, cpu_limit=30) == {"case": 3}
+    answering.kill()
+    assert fuzz.WALL_LIMIT_S > fuzz.TIME_LIMIT_S
