@@ -141,7 +141,7 @@ def cpu_hours_of(training: dict) -> float | None:
     return float(hours)
 
 
-def _on_gpu(run: dict) -> bool:
+def on_gpu(run: dict) -> bool:
     """Whether a run (a metadata ``training`` block or one of its ``earlier_runs``) ran on an accelerator."""
     return not str(run.get("device") or "cpu").startswith("cpu")
 
@@ -149,7 +149,7 @@ def _on_gpu(run: dict) -> bool:
 def gpu_budget(training: dict) -> str:
     """The accelerator wall time behind a weight file, its GPU runs only (this one and ``earlier_runs``), e.g.
     "8.7 GPU-min (NVIDIA H200)"; "? GPU-h (...)" where a GPU run's time is unknown; "" for CPU training alone."""
-    runs = [r for r in [*training.get("earlier_runs", []), training] if _on_gpu(r)]
+    runs = [r for r in [*training.get("earlier_runs", []), training] if on_gpu(r)]
     if not runs:
         return ""
     names = ", ".join(sorted({str(r.get("device_name") or r.get("device")) for r in runs}))

@@ -80,10 +80,10 @@ def training_budget(meta: dict) -> str:
     if not weights or not meta.get("trained", True):
         return "untrained" if weights else ""
     steps = [w.get("training_steps") for w in weights]
-    hours = [weight_cpu_hours(w) for w in weights]
+    hours = family_cpu_hours(weights)
     parts = [f"{len(weights)} files"] if len(weights) > 1 else []
-    if all(h is not None for h in hours) and (sum(hours) or not any(w.get("training_gpu") for w in weights)):
-        parts.append(f"{sum(hours):.1f} CPU-h")
+    if hours is not None:
+        parts.append(f"{hours:.1f} CPU-h")
     gpu = sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})
     parts.extend(gpu)  # files trained on a GPU: their accelerator time, e.g. "8.7 GPU-min (NVIDIA H200)"
     if all(n is not None for n in steps):
@@ -99,6 +99,15 @@ def weight_cpu_hours(weight: dict) -> float | None:
     """A result's weight file's CPU-hours; 0 for a file trained on a GPU alone (its time is ``training_gpu``)."""
     hours = weight.get("training_cpu_hours")
     return 0.0 if hours is None and weight.get("training_gpu") else hours
+
+
+def family_cpu_hours(weights: list[dict]) -> float | None:
+    """The CPU-hours of a result's weight files together; None where one file's is unknown, or where every file
+    was trained on a GPU alone (no "0.0 CPU-h" beside their GPU time)."""
+    hours = [weight_cpu_hours(w) for w in weights]
+    if not weights or any(h is None for h in hours):
+        return None
+    return sum(hours) if sum(hours) or not any(w.get("training_gpu") for w in weights) else None
 
 
 def warm_start_budget(meta: dict) -> tuple[list[str], float | None] | None:

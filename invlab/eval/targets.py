@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from invlab.eval.anchors import warm_start_budget, weight_cpu_hours
+from invlab.eval.anchors import family_cpu_hours, warm_start_budget
 from invlab.metrics import bd_rate
 
 #: model families (``ModelSpec.family``) whose transforms are invertible, and the autoencoder baselines
@@ -63,13 +63,11 @@ def load_model_curves(results_dir: str | Path, ablations: bool = False) -> dict[
             continue
         order = np.argsort(res["rate"])
         weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
-        hours = [weight_cpu_hours(w) for w in weights]
         rates_trained = len(meta.get("lambdas") or []) if meta.get("variable_rate") else len(weights)
         curves[meta["model"]] = ModelCurve(
             name=meta["model"], family=meta.get("family", ""), rate=np.asarray(res["rate"], float)[order],
             bpp=np.asarray(res["bpp"], float)[order], psnr=np.asarray(res["psnr-rgb"], float)[order],
-            cpu_hours=(sum(hours) if weights and all(h is not None for h in hours)
-                       and (sum(hours) or not any(w.get("training_gpu") for w in weights)) else None),
+            cpu_hours=family_cpu_hours(weights),
             rates_trained=rates_trained, warm_from=warm_start_budget(meta),
             gpu=", ".join(sorted({w["training_gpu"] for w in weights if w.get("training_gpu")})))
     return curves

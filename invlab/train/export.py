@@ -28,7 +28,7 @@ from invlab.eval.measure import learned_extras, measure
 from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
-from invlab.weights import REPO_ROOT, cpu_hours_of, gpu_budget, weights_path
+from invlab.weights import REPO_ROOT, cpu_hours_of, gpu_budget, on_gpu, weights_path
 
 
 def git_commit() -> str:
@@ -148,7 +148,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
             "wall_hours_all_runs": round(ckpt.get("spent_seconds", ckpt["train_seconds"]) / 3600, 3),
             "threads": ckpt.get("threads"),
             "cpu_hours": round(ckpt.get("spent_seconds", ckpt["train_seconds"]) / 3600 * (ckpt.get("threads") or 1), 3)
-            if str(train_cfg["device"]).startswith("cpu") else None,
+            if not on_gpu(train_cfg) else None,
             "device_name": ckpt.get("device_name"),
             "precision": train_cfg.get("precision", "fp32"), "schedule": train_cfg.get("schedule", "multistep"),
             "warmup_steps": train_cfg.get("warmup_steps", 0), "decay_fraction": train_cfg.get("decay_fraction"),
