@@ -9,6 +9,7 @@ tracked figures unchanged unless the curves changed.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,13 +53,7 @@ def legend_label(name: str, curve: Curve) -> str:
 def wrap_label(label: str, width: int = LEGEND_LINE_CHARS) -> str:
     """``label`` broken with plotly's ``<br>`` at spaces so that no line is longer than ``width`` characters
     (a word longer than ``width`` stays whole), so a long budget cannot run past its legend column."""
-    lines: list[str] = []
-    for word in label.split(" "):
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
-    return "<br>".join(lines)
+    return "<br>".join(textwrap.wrap(label, width, break_long_words=False, break_on_hyphens=False)) or label
 
 
 def _legend_px(labels: Sequence[str]) -> int:
