@@ -22,10 +22,14 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invlab.codecs.registry import CLASSICAL_RATES, classical_rate_space, rate_space_of
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.container import MAX_PIXELS  # one pixel limit for encoding and decoding
+
+if TYPE_CHECKING:
+    from invlab.rates import RateSpace
 
 # name -> (module, one-line help)
 _EXTERNAL = {
@@ -94,11 +98,12 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _checked_rate(name: str, rate: float | None, untrained: bool = False) -> float:
-    """``--rate`` checked against the codec's rate space (None -> its default), before anything is loaded."""
+def _checked_rate(name: str, rate: float | None, untrained: bool = False, space: RateSpace | None = None) -> float:
+    """``--rate`` checked against the codec's rate space (None -> its default), before anything is loaded (``space``:
+    the rate space of a codec already loaded, e.g. from the user's weight file)."""
     from invlab.rates import RateError
 
-    space = rate_space_of(name, pretrained=not untrained)
+    space = space or rate_space_of(name, pretrained=not untrained)
     try:
         return space.check(rate)
     except RateError:
@@ -107,7 +112,9 @@ def _checked_rate(name: str, rate: float | None, untrained: bool = False) -> flo
         raise CliError(f"--rate for {name}{what} is its {space.label}, {space.describe()}; got {_fmt(rate)}") from None
 
 
-def _learned_codec(name: str, untrained: bool, weights: str | None = None):
+def _learned_codec(name: str, untrained: bool, weights: str | Path | None = None):
+    """The codec of a learned model (its shipped weights, or ``weights``: the user's file for it), or of
+    ``compressai:ARCH`` (``weights``: its checkpoint)."""
     from invlab.codecs.learned import LearnedCodec
 
     if name.startswith("compressai:"):
@@ -116,7 +123,7 @@ def _learned_codec(name: str, untrained: bool, weights: str | None = None):
         return compressai_codec(name, weights)
 
     try:
-        return LearnedCodec(name, pretrained=not untrained)
+        return LearnedCodec(name, pretrained=not untrained, weights=weights)
     except MissingWeightsError as err:  # the library's wording names its keyword; say the CLI's flag
         raise MissingWeightsError(str(err).replace("pass pretrained=False / --untrained", "pass --untrained")) from None
 
@@ -184,7 +191,14 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     source = _input_file(args.input, "an image file")
     output = _output_file(args.output, args.force)
     kind = _check_codec_name(args.model)
-    rate = _checked_rate(args.model, args.rate, args.untrained)  # before the image is read or a model loaded
+    if args.weights and kind != "learned":
+        raise CliError(f"--weights names a weight file of a learned model; {args.model} takes none"
+                       + (" (write compressai:ARCH@CHECKPOINT)" if kind == "compressai" else ""))
+    # before the image is read or a model loaded; a weight file of the user's says its own rates (loaded first)
+    codec = None
+    if args.weights:
+        codec = _learned_codec(args.model, args.untrained, _input_file(args.weights, "a weight file"))
+    rate = _checked_rate(args.model, args.rate, args.untrained, space=codec.rate_space if codec else None)
 
     from invlab.io.container import write_bytes
     from invlab.io.images import load_image
@@ -199,7 +213,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         secs = time.perf_counter() - t0
         what = f"{args.model} {codec.rate_label} {_fmt(rate)}"
     else:
-        codec = _learned_codec(args.model, args.untrained)
+        codec = codec or _learned_codec(args.model, args.untrained)
         if not codec.trained:
             print(f"warning: {args.model} has no trained weights here; using the untrained demo model",
                   file=sys.stderr)
@@ -335,6 +349,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "(fixed-rate families), quality / QP / distance (classical codecs; see below)")
     p.add_argument("--force", action="store_true", help="overwrite the output if it exists")
     p.add_argument("--untrained", action="store_true", help="use the untrained demo model (no weights needed)")
+    p.add_argument("--weights", help="a weight file of the learned model to use instead of the shipped ones (e.g. "
+                                     "converted official weights); read without running code, refused if it does "
+                                     "not fit the model")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (memory guard)")
     p.set_defaults(func=_cmd_encode)
 
@@ -346,7 +363,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--untrained", action="store_true", help="the file was made with --untrained")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                    help="refuse files announcing a larger image (memory guard; default 40 MP)")
-    p.add_argument("--weights", help="files of compressai:ARCH: the checkpoint they were encoded with")
+    p.add_argument("--weights", help="the weight file the invlab file was encoded with, where it was not a shipped "
+                                     "one (`encode --weights`; compressai:ARCH: its checkpoint)")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show an invlab file's header")

@@ -39,6 +39,11 @@ class MissingWeightsError(InvlabError):
     """A model was asked for with trained weights, but none are shipped in ``weights/``."""
 
 
+class WeightFileError(InvlabError):
+    """A weight file or training checkpoint cannot be used: unreadable, truncated, holding more than tensors and
+    settings (its pickle would run code), or not fitting the model (a missing, unexpected or resized tensor)."""
+
+
 class OutputExistsError(InvlabError):
     """Refusing to overwrite an existing file (pass ``overwrite=True`` / ``--force``)."""
 

@@ -8,6 +8,11 @@ Layout of ``weights/`` (override the folder with ``INVLAB_WEIGHTS``):
 A ``.pt`` file holds ``{"state_dict": ..., "config": {...}}`` (fp16 tensors allowed; they are cast
 back to fp32 on load). The metadata JSON records config, training steps, data hash, lambdas, the
 commit that trained it and its Kodak RD.
+
+Every file is read with ``torch.load(weights_only=True)`` (:func:`read_torch_file`): tensors, numbers, strings
+and containers, nothing that runs code. Weights load strictly (:func:`fit_weights`): a file that misses a tensor
+of the model, carries one the model lacks, or sizes one differently is refused with
+:class:`~invlab.errors.WeightFileError`, never loaded in part.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invlab.errors import MissingWeightsError
+from invlab.errors import MissingWeightsError, WeightFileError
 from invlab.models import create_model
+from invlab.models.registry import get_spec
 
 if TYPE_CHECKING:  # torch is imported where tensors are handled, so that weight look-ups stay cheap
     import torch
@@ -39,7 +46,11 @@ def weights_path(name: str, rate_index: int | None = None) -> Path:
 
 
 def shipped_weights(name: str) -> list[Path]:
-    """All weight files shipped for ``name`` (one for a variable-rate model, one per rate otherwise)."""
+    """All weight files shipped for ``name`` (one for a variable-rate model, one per rate otherwise).
+
+    ``name`` must be a registered model (:class:`~invlab.errors.UnknownModelError` otherwise): a name read from a
+    file's header is checked before it becomes part of a path."""
+    get_spec(name)
     folder = weights_dir()
     single = folder / f"{name}.pt"
     if single.is_file():
@@ -83,15 +94,131 @@ def state_dict_hash(state_dict: dict[str, torch.Tensor]) -> bytes:
     return digest.digest()[:8]
 
 
+#: what a training checkpoint holds besides tensors and plain data: numpy's random state, an array (data, no code)
+def _numpy_array_globals() -> list[Any]:
+    import numpy as np
+
+    return [np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+
+
+def read_torch_file(path: str | Path, what: str = "weight file", numpy_arrays: bool = False) -> Any:
+    """The contents of a torch file, read with ``weights_only=True``: tensors, numbers, strings and containers
+    (and numpy arrays where ``numpy_arrays``, as in training checkpoints). Nothing in the file runs.
+
+    Raises :class:`~invlab.errors.WeightFileError` for a missing, truncated or foreign file, and for one whose
+    pickle asks for any other object (a file that would run code when loaded the unsafe way).
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"{path}: no such {what}")
+    allowed = _numpy_array_globals() if numpy_arrays else []
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        objects = sorted(set(re.findall(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", str(err))))
+        if not objects:
+            raise WeightFileError(f"{path}: not a readable {what} (not a torch file, or a damaged one)") from None
+        names = ", ".join(a or b for a, b in objects)
+        raise WeightFileError(f"{path}: refused: this {what} asks to build {names}, not only tensors and settings; "
+                              "loading it could run code from the file") from None
+    except Exception as err:  # noqa: BLE001  (torch reports a damaged zip or pickle with many exception types)
+        raise WeightFileError(f"{path}: not a readable {what} (truncated, or not a torch file: "
+                              f"{type(err).__name__} {_first_line(err)})".replace(" )", ")")) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def state_tensors(state: Any, source: str | Path) -> dict[str, torch.Tensor]:
+    """``state`` checked to be a dict of named tensors, fp16 cast back to fp32 (weight files may store fp16)."""
+    import torch
+
+    if not isinstance(state, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise WeightFileError(f"{source}: its state dict is not a mapping of names to tensors")
+    return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+
+
+def read_weight_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict (fp32) and model config of an invlab weight file ``{"state_dict": ..., "config": ...}``."""
+    ckpt = read_torch_file(path)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise WeightFileError(f"{path}: not an invlab weight file (a dict with 'state_dict' and 'config')")
+    config = ckpt.get("config", {})
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise WeightFileError(f"{path}: its 'config' is not a mapping of option names to values")
+    return state_tensors(ckpt["state_dict"], path), config
+
+
+def first_names(names: list[str], shown: int = 3) -> str:
+    """The first ``shown`` names, and how many more (for one-line messages)."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def fit_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path, name: str) -> None:
+    """Load ``state`` into ``model`` exactly: every tensor the model has, none it lacks, every shape equal.
+
+    The model's own ``load_state_dict`` runs (CompressAI's sizes the entropy models' table buffers from the
+    file first; MSINN's widens a gain table with fewer anchors), strictly. A file that does not fit raises
+    :class:`~invlab.errors.WeightFileError` naming the first missing / unexpected / resized tensors.
+    """
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        parts = ([f"missing {first_names(missing)}"] if missing else []) + (
+            [f"unexpected {first_names(unexpected)}"] if unexpected else [])
+        raise WeightFileError(f"{source} does not fit {name}: {'; '.join(parts)} "
+                              f"({len(expected)} tensors in the model, {len(state)} in the file)")
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, KeyError, ValueError) as err:
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        first = next((ln for ln in lines if ln.startswith("size mismatch")), lines[0] if lines else type(err).__name__)
+        raise WeightFileError(f"{source} does not fit {name}: {first}") from None
+
+
+def build_from_file(name: str, path: str | Path, **overrides: Any) -> InvlabModel:
+    """``name`` built with the config of weight file ``path``, its weights loaded strictly.
+
+    ``overrides`` change the config (e.g. ``postnet=None``): the file must still fit the model its own config
+    builds, and the overridden model takes the tensors it keeps (a part an override removes is left out; one
+    it adds is missing, and refused).
+    """
+    state, config = read_weight_file(path)
+
+    def build(**options: Any) -> InvlabModel:
+        try:
+            return create_model(name, **options)
+        except (TypeError, ValueError) as err:
+            raise WeightFileError(f"{path}: its config does not build {name} ({_first_line(err)})") from None
+
+    model = build(**{**config, **overrides})
+    if overrides:
+        fit_weights(build(**config), state, path, name)  # the file, whole, against the model it was made for
+        kept = set(model.state_dict())
+        state = {k: v for k, v in state.items() if k in kept}
+    fit_weights(model, state, path, name)
+    return model
+
+
 def load_model(name: str, pretrained: bool = True, rate_index: int | None = None,
                path: str | Path | None = None, **overrides) -> InvlabModel:
     """A model ready for coding: eval mode, CPU, fp32, CDF tables built, ``weights_hash`` set.
 
     ``pretrained=False`` gives the deterministic untrained init (seed 0), for tests and demos;
-    ``model.trained`` tells which one you have.
+    ``model.trained`` tells which one you have. ``path``: a weight file of ``name`` other than the shipped ones
+    (read safely, loaded strictly: :func:`build_from_file`).
     """
     import torch
 
+    get_spec(name)
     if path is None and pretrained:
         files = shipped_weights(name)
         if not files:
@@ -107,11 +234,7 @@ def load_model(name: str, pretrained: bool = True, rate_index: int | None = None
         path = files[0]
     torch.manual_seed(0)
     if path is not None:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        model = create_model(name, **{**ckpt.get("config", {}), **overrides})
-        state = {k: (v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v)
-                 for k, v in ckpt["state_dict"].items()}
-        model.load_state_dict(state, strict=False)
+        model = build_from_file(name, path, **overrides)
         model.trained = True
         model.weights_file = str(path)
     else:

@@ -119,6 +119,9 @@ class CompressAICheckpointCodec(LearnedCodec):
     def trained(self) -> bool:
         return True
 
+    def _weights_per_rate(self) -> bool:
+        return False  # one network, the user's checkpoint
+
     def _model_at(self, rate: float) -> InvlabModel:
         return self._net.to(self.device)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import zlib
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderEr
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
-from invlab.rates import RateError, RateSpace
+from invlab.rates import RateError, RateSpace, anchor_space, weight_index_space
 from invlab.weights import has_weights, load_model, ships_per_rate
 
 
@@ -35,41 +36,55 @@ class LearnedCodec(Codec):
     """
 
     def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", memory_budget_mb: float | None = None,
-                 **overrides):
+                 weights: str | Path | None = None, **overrides):
         """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading.
+
+        ``weights``: a weight file of ``name`` to code with instead of the shipped ones (e.g. converted official
+        weights; read safely and loaded strictly). Its model is the codec's only one: a variable-rate file takes
+        the rates of its own anchors, a fixed-rate file codes at rate 0.
 
         ``memory_budget_mb`` (default ``$INVLAB_MEMORY_BUDGET_MB`` or 8192): images whose decoding would need
         more (``model.decode_bytes_per_pixel`` x pixels) are refused at encoding and decoding alike.
         """
         self.name = name
+        self.weights = None if weights is None else Path(weights)
         self.memory_budget_mb = float(memory_budget_mb or os.environ.get("INVLAB_MEMORY_BUDGET_MB", 8192))
         self.pretrained = pretrained
         self.device = torch.device(device)
         self.overrides = dict(overrides)
         self._models: dict[int | None, InvlabModel] = {}
         # a fixed-rate family ships one weight file per rate index (NAME-qI.pt); everything else has one model
-        self._per_rate_weights = pretrained and ships_per_rate(name)
+        # (an unknown name is refused here, before it becomes part of a path)
+        self._per_rate_weights = pretrained and self.weights is None and self._weights_per_rate()
         self.rate_space = self._rate_space()
         self.model(self.rate_space.default)  # load now: a missing weight file is reported here, not mid-sweep
 
     @property
     def trained(self) -> bool:
-        return self.pretrained and has_weights(self.name)
+        return self.weights is not None or (self.pretrained and has_weights(self.name))
 
     def _rate_space(self) -> RateSpace:
-        return rate_space_of(self.name, self.pretrained)
+        if self.weights is None:
+            return rate_space_of(self.name, self.pretrained)
+        model = self._model_at(None)  # the file's own model says its rates (e.g. how many anchors it has)
+        return anchor_space(len(model.lambdas)) if model.variable_rate else weight_index_space([0])
+
+    def _weights_per_rate(self) -> bool:
+        """Whether the trained weights come one file per rate index (``NAME-qI.pt``)."""
+        return ships_per_rate(self.name)
 
     def model(self, rate: float | None = None) -> InvlabModel:
         """The model that codes at ``rate`` (loaded once, cached); without a rate, the default one (the first
         shipped weight index of a fixed-rate family, whichever indices it ships)."""
         return self._model_at(self.rate_space.check(rate, self.name))
 
-    def _model_at(self, rate: float) -> InvlabModel:
+    def _model_at(self, rate: float | None) -> InvlabModel:
         """:meth:`model` for a rate already checked: the weight index's file (fixed-rate family with several
         files), else the one model."""
         key = int(rate) if self._per_rate_weights else None
         if key not in self._models:
-            model = load_model(self.name, pretrained=self.pretrained, rate_index=key, **self.overrides)
+            model = load_model(self.name, pretrained=self.pretrained, rate_index=key, path=self.weights,
+                               **self.overrides)
             self._models[key] = model.to(self.device)
         return self._models[key]
 

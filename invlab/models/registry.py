@@ -103,7 +103,8 @@ def register_model(spec: ModelSpec, factory: Callable[..., InvlabModel]) -> None
 
 
 def _unknown(name: str) -> UnknownModelError:
-    return UnknownModelError(f"unknown model {name!r}; registered: {', '.join(list_models())}")
+    shown = name if len(name) <= 64 else f"{name[:60]}..."
+    return UnknownModelError(f"unknown model {shown!r}; registered: {', '.join(list_models())}")
 
 
 def get_spec(name: str) -> ModelSpec:

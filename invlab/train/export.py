@@ -28,6 +28,7 @@ from invlab.eval.measure import learned_extras, measure
 from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
 from invlab.train.evaluate import evaluate_on_dataset
+from invlab.train.trainer import read_checkpoint
 from invlab.weights import REPO_ROOT, cpu_hours_of, gpu_budget, on_gpu, weights_path
 
 
@@ -113,7 +114,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
                    device: str = "cpu") -> Path:
     """Write the weights of ``checkpoint`` into ``invlab.weights.weights_dir()`` and return the ``.pt`` path."""
     checkpoint = Path(checkpoint)
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(checkpoint)
     log = read_log(checkpoint.parent / "log.jsonl")
     name, config, train_cfg = ckpt["model_name"], ckpt["model_config"], ckpt["train_config"]
     index = _rate_index(name, config, rate_index if rate_index is not None else train_cfg["rate_index"])

@@ -40,10 +40,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from invlab.errors import InvlabError
+from invlab.errors import InvlabError, WeightFileError
 from invlab.models import create_model, get_spec
 from invlab.models.base import InvlabModel, eval_mode
 from invlab.train.data import ImageFolder, dataset_hash
+from invlab.weights import fit_weights, read_torch_file, state_tensors
 
 
 @dataclass
@@ -160,10 +161,16 @@ def build_model(cfg: TrainConfig) -> tuple[InvlabModel, dict[str, Any]]:
 
 
 def load_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Model weights from a training checkpoint or an exported weight file (fp16 cast back to fp32)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    state = ckpt["model"] if "model" in ckpt else ckpt["state_dict"]
-    return {k: v.float() if torch.is_tensor(v) and v.dtype == torch.float16 else v for k, v in state.items()}
+    """Model weights from a training checkpoint or an exported weight file (fp16 cast back to fp32), read safely."""
+    ckpt = read_checkpoint(path)
+    if not isinstance(ckpt, dict) or not ("model" in ckpt or "state_dict" in ckpt):
+        raise WeightFileError(f"{path}: neither a training checkpoint nor an invlab weight file")
+    return state_tensors(ckpt["model"] if "model" in ckpt else ckpt["state_dict"], path)
+
+
+def read_checkpoint(path: str | Path) -> Any:
+    """A training checkpoint (or weight file), read with ``weights_only=True`` plus numpy's arrays (the RNG state)."""
+    return read_torch_file(path, what="training checkpoint", numpy_arrays=True)
 
 
 def _device_name(device: torch.device) -> str:
@@ -249,10 +256,9 @@ class Trainer:
             print(load_partial(self.model, load_state(cfg.init_from)).summary(), flush=True)
         elif cfg.init_from:
             try:
-                self.model.load_state_dict(load_state(cfg.init_from))
-            except RuntimeError as err:
-                raise InvlabError(f"{cfg.init_from} does not fit {cfg.model} {self.model_config} exactly; weights of a "
-                                  f"related model load with --init-partial ({str(err).splitlines()[0]})") from None
+                fit_weights(self.model, load_state(cfg.init_from), cfg.init_from, cfg.model)
+            except WeightFileError as err:
+                raise WeightFileError(f"{err}; weights of a related model load with --init-partial") from None
         if cfg.actnorm_init == "identity":
             from invlab.flows.actnorm import ActNorm
 
@@ -328,7 +334,7 @@ class Trainer:
         return path
 
     def _resume(self, path: Path) -> None:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(path)
         if ckpt["model_name"] != self.cfg.model or ckpt["model_config"] != self.model_config:
             raise ValueError(f"{path} is a checkpoint of {ckpt['model_name']} {ckpt['model_config']}, "
                              f"not {self.cfg.model} {self.model_config}; use another --run-dir")
@@ -347,7 +353,7 @@ class Trainer:
         self.spent_seconds = ckpt.get("spent_seconds", self.train_seconds)
         self.cpu_seconds = ckpt.get("cpu_seconds", 0.0)
         if path == self.stable_path and self.ckpt_path.is_file():  # count the set-aside decay branch too
-            last = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+            last = read_checkpoint(self.ckpt_path)
             self.spent_seconds = max(self.spent_seconds, last.get("spent_seconds", last["train_seconds"]))
             self.cpu_seconds = max(self.cpu_seconds, last.get("cpu_seconds", 0.0))
         _set_rng_state(ckpt["rng"])
