@@ -39,6 +39,7 @@ _EXTERNAL = {
     "evaluate": ("invlab.eval.evaluate", "Kodak RD of a learned model from real bitstreams"),
     "report": ("invlab.eval.report", "regenerate the README results table from results/"),
     "masks": ("invlab.widgets.masks", "figures of the masks M-ANFIC / MS-ANFIC choose (where bits go, per level)"),
+    "convert-official": ("invlab.official.cli", "a seed paper's official checkpoint as an invlab weight file"),
 }
 
 DEFAULT_MODEL = "msinn-mini"
@@ -248,7 +249,10 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         if not is_model(header.model) and not header.model.startswith("compressai:"):
             raise CliError(f"{source} was made by model {header.model!r}, which this invlab does not know "
                            f"(see `invlab models`)")
-        codec = _learned_codec(header.model, args.untrained, args.weights)
+        try:
+            codec = _learned_codec(header.model, args.untrained, args.weights)
+        except MissingWeightsError as err:
+            raise MissingWeightsError(f"{err}; a file encoded with --weights FILE decodes with it too") from None
         t0 = time.perf_counter()
         image = codec.decode_image(data, max_pixels=args.max_pixels)
         by = header.model

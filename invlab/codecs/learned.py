@@ -175,7 +175,8 @@ class LearnedCodec(Codec):
         if f.weights_hash != model.weights_hash:
             raise ModelMismatchError(
                 f"file was made by other weights of {f.model!r} (hash {f.weights_hash.hex()}, "
-                f"loaded {model.weights_hash.hex()})"
+                f"loaded {model.weights_hash.hex()}; a file encoded with a weight file of one's own decodes with that "
+                "file: --weights)"
             )
         self._check_pixels(f.height, f.width, model)
         streams = list(f.streams)

@@ -1,0 +1,111 @@
+"""Official checkpoints convert into invlab weights that compute what the official code computed.
+
+The fixtures (``tests/fixtures/official``, made by ``scripts/official/make_fixtures.py`` with the official code at
+full size; see ``tests/official_fixtures.py``) hold the official latents, likelihoods and reconstruction of a
+fixed input under fixed random weights. Conversion must reproduce them: latents and likelihoods within 1e-5, the
+same estimated bits, the reconstruction within 1e-4.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from official_fixtures import load_fixture, official_state
+
+from invlab.codecs.learned import LearnedCodec
+from invlab.errors import OutputExistsError, WeightFileError
+from invlab.models import create_model
+from invlab.official import CONVERTERS, convert_checkpoint
+from invlab.weights import fit_weights, load_model, read_weight_file
+
+
+def _bits(likelihoods: torch.Tensor) -> float:
+    return float(-torch.log2(likelihoods.double()).sum())
+
+
+@pytest.fixture(scope="module", params=["invcompress-N128.pt", "invcompress-N192.pt"])
+def invcompress_case(request):
+    fixture = load_fixture(request.param)
+    converted = CONVERTERS["invcompress"](official_state(fixture))
+    model = create_model(converted.model, **converted.config)
+    fit_weights(model, converted.state_dict, request.param, converted.model)
+    return fixture, model.eval()
+
+
+@torch.no_grad()
+def test_invcompress_computes_what_the_official_code_computed(invcompress_case):
+    """The official forward in eval mode: y = g_a(x); z through the entropy bottleneck; the context and the Gaussian
+    parameters from round(y) (its ``dequantize``); x_hat = g_s(round(y))."""
+    fixture, model = invcompress_case
+    x = fixture["x"].permute(2, 0, 1)[None].float() / 255
+    y = model.g_a(x)
+    assert (y - fixture["y"]).abs().max() < 1e-5
+    y_hat = torch.round(fixture["y"])
+    assert torch.equal(torch.round(y), y_hat)
+
+    hyper = model.latent_codec.latent_codec["hyper"](fixture["y"])
+    y_codec = model.latent_codec.latent_codec["y"]
+    params = torch.cat([hyper["params"], y_codec.context_prediction(y_hat)], dim=1)
+    scales, means = y_codec.entropy_parameters(params).chunk(2, 1)
+    _, y_likelihoods = y_codec.gaussian_conditional(fixture["y"], scales, means=means)
+    ours = {"y": y_likelihoods, "z": hyper["likelihoods"]["z"]}
+    for name, official in fixture["likelihoods"].items():
+        assert (ours[name] - official).abs().max() < 1e-5
+        assert _bits(ours[name]) == pytest.approx(_bits(official), abs=0.01)
+    assert (model.g_s(y_hat) - fixture["x_hat"]).abs().max() < 1e-4
+
+
+def _checkpoint(tmp_path, layout: str):
+    """The N=128 fixture's weights saved as the official training script nests them (or bare)."""
+    state = official_state(load_fixture("invcompress-N128.pt"))
+    if layout == "bare":
+        ckpt = state
+    elif layout == "training":
+        ckpt = {"epoch": 99, "state_dict": {"module." + k: v for k, v in state.items()}, "loss": torch.tensor(0.5),
+                "lr_scheduler": {"milestones": __import__("collections").Counter([2000])}}
+    else:
+        ckpt = {layout: state}
+    path = tmp_path / f"{layout}.pth.tar"
+    torch.save(ckpt, path)
+    return path, state
+
+
+@pytest.mark.parametrize("layout", ["training", "bare", "network"])
+def test_convert_writes_a_weight_file_that_loads_strictly_and_says_where_it_came_from(tmp_path, layout):
+    path, _ = _checkpoint(tmp_path, layout)
+    out = convert_checkpoint("invcompress", path, tmp_path / "inv.pt", quality=2)
+    state, config = read_weight_file(out)
+    assert config == {"M": 128, "N": 128, "lambdas": [0.0024]}
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["trained"] == "official weights, not trained here" and len(meta["official"]["sha256"]) == 64
+    assert meta["weights_hash"] == load_model("invcompress", path=out).weights_hash.hex()
+    with pytest.raises(OutputExistsError):
+        convert_checkpoint("invcompress", path, out)
+
+
+def test_convert_refuses_a_checkpoint_that_does_not_match(tmp_path):
+    _, state = _checkpoint(tmp_path, "bare")
+    for name, changed in [("missing", {k: v for k, v in state.items() if not k.startswith("attention.back_att")}),
+                          ("extra", {**state, "inv.operations.3.G1.conv4.weight": torch.zeros(1)}),
+                          ("resized", {**state, "h_s.0.bias": torch.zeros(7)})]:
+        path = tmp_path / f"{name}.pt"
+        torch.save({"state_dict": changed}, path)
+        with pytest.raises(WeightFileError, match="not found: acs_dec|not used: inv.operations.3|h_s.0.bias has shape"):
+            convert_checkpoint("invcompress", path, tmp_path / f"{name}-out.pt")
+        assert not (tmp_path / f"{name}-out.pt").exists()
+    path = tmp_path / "wrong-quality.pt"
+    torch.save(state, path)
+    with pytest.raises(WeightFileError, match="quality 6 has latent width 192"):
+        convert_checkpoint("invcompress", path, tmp_path / "q6.pt", quality=6)
+
+
+def test_a_converted_model_codes_real_files_that_decode_exactly(tmp_path, small_rgb):
+    path, _ = _checkpoint(tmp_path, "training")
+    out = convert_checkpoint("invcompress", path, tmp_path / "inv.pt")
+    codec = LearnedCodec("invcompress", weights=out)
+    data, reconstruction = codec.encode_with_reconstruction(small_rgb, 0)
+    decoded = codec.decode_image(data)
+    assert decoded.matches_encoder and np.array_equal(decoded.rgb, reconstruction)
