@@ -2,9 +2,9 @@
 fills an official state dict with fixed random weights.
 
 A fixture keeps the official model's tensor names and shapes, its small tensors (biases, entropy-model
-parameters), a fixed input crop and the official outputs; its large weights are not stored but regenerated here
-from their name and shape (:func:`fill`), exactly as the generating script filled them before running the official
-code. So a full-size network costs well under a megabyte to check.
+parameters), the k x k pattern of each convolution mask, a fixed input crop and the official outputs; its large
+weights are not stored but regenerated here from their name and shape (:func:`fill`), exactly as the generating
+script filled them before running the official code. So a full-size network costs about a megabyte to check.
 """
 
 from __future__ import annotations
@@ -23,24 +23,23 @@ def _generator(key: str) -> torch.Generator:
 
 def generated(key: str, shape: list[int] | torch.Size) -> bool:
     """Whether the fixture regenerates this tensor from its name and shape instead of storing it."""
-    large = torch.Size(shape).numel() > 4096
-    return key.endswith("mask") or (key.endswith("weight") and len(shape) in (2, 4) and large)
+    return key.endswith("weight") and len(shape) in (2, 4) and torch.Size(shape).numel() > 4096
 
 
 def fill(key: str, shape: list[int] | torch.Size) -> torch.Tensor:
-    """A fixed random tensor for ``key``: a PixelCNN mask A for a context convolution's mask; a well-conditioned
-    matrix (identity + noise) for an invertible 1x1 convolution; 0.6/sqrt(fan-in) Gaussian weights otherwise."""
+    """A fixed random tensor for ``key``: a well-conditioned matrix (identity + 0.1 noise) for a square 2-D weight
+    (an invertible 1x1 convolution), 0.3/sqrt(fan-in) Gaussian weights otherwise."""
     shape = list(shape)
-    if key.endswith("mask"):
-        mask = torch.ones(shape)
-        h, w = shape[-2:]
-        mask[:, :, h // 2, w // 2 :] = 0
-        mask[:, :, h // 2 + 1 :] = 0
-        return mask
     w = torch.randn(*shape, generator=_generator(key), dtype=torch.float64)
-    if len(shape) == 2:
-        return (torch.eye(shape[0], dtype=torch.float64) + 0.3 * w / shape[0] ** 0.5).float()
-    return (w * 0.6 / (shape[1] * shape[2] * shape[3]) ** 0.5).float()
+    if len(shape) == 2 and shape[0] == shape[1]:
+        return (torch.eye(shape[0], dtype=torch.float64) + 0.1 * w / shape[0] ** 0.5).float()
+    fan_in = torch.Size(shape[1:]).numel()
+    return (w * 0.3 / fan_in**0.5).float()
+
+
+def is_mask(key: str, shape: list[int] | torch.Size) -> bool:
+    """A convolution's fixed mask, stored as its k x k pattern (the same for every channel pair)."""
+    return key.endswith("mask") and len(shape) == 4
 
 
 def small_bias(key: str, shape: list[int] | torch.Size) -> torch.Tensor:
@@ -50,7 +49,14 @@ def small_bias(key: str, shape: list[int] | torch.Size) -> torch.Tensor:
 
 def official_state(fixture: dict) -> dict[str, torch.Tensor]:
     """The official state dict a fixture was made with, in the official names and order."""
-    return {k: fill(k, s) if generated(k, s) else fixture["stored"][k] for k, s in fixture["keys"]}
+    def tensor(key: str, shape: list[int]) -> torch.Tensor:
+        if generated(key, shape):
+            return fill(key, shape)
+        if is_mask(key, shape):
+            return fixture["masks"][key].expand(shape).clone()
+        return fixture["stored"][key]
+
+    return {k: tensor(k, s) for k, s in fixture["keys"]}
 
 
 def load_fixture(name: str) -> dict:

@@ -78,7 +78,7 @@ def test_convert_writes_a_weight_file_that_loads_strictly_and_says_where_it_came
     path, _ = _checkpoint(tmp_path, layout)
     out = convert_checkpoint("invcompress", path, tmp_path / "inv.pt", quality=2)
     state, config = read_weight_file(out)
-    assert config == {"M": 128, "N": 128, "lambdas": [0.0024]}
+    assert config == {"M": 128, "N": 128, "lambdas": [0.0024], "padding": "official"}
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["trained"] == "official weights, not trained here" and len(meta["official"]["sha256"]) == 64
     assert meta["weights_hash"] == load_model("invcompress", path=out).weights_hash.hex()
@@ -102,10 +102,52 @@ def test_convert_refuses_a_checkpoint_that_does_not_match(tmp_path):
         convert_checkpoint("invcompress", path, tmp_path / "q6.pt", quality=6)
 
 
-def test_a_converted_model_codes_real_files_that_decode_exactly(tmp_path, small_rgb):
-    path, _ = _checkpoint(tmp_path, "training")
-    out = convert_checkpoint("invcompress", path, tmp_path / "inv.pt")
-    codec = LearnedCodec("invcompress", weights=out)
-    data, reconstruction = codec.encode_with_reconstruction(small_rgb, 0)
+@pytest.mark.parametrize(("family", "fixture", "rate"), [("invcompress", "invcompress-N128.pt", 0),
+                                                         ("msinn", "msinn-8-postnet.pt", 2.5)])
+def test_a_converted_model_codes_real_files_that_decode_exactly(tmp_path, small_rgb, family, fixture, rate):
+    """Through the codec, with the official padding (the 48x40 crop is padded on all sides)."""
+    path = tmp_path / "official.pth"
+    torch.save({"model_state_dict": {"module." + k: v for k, v in official_state(load_fixture(fixture)).items()}},
+               path)
+    out = convert_checkpoint(family, path, tmp_path / "converted.pt")
+    codec = LearnedCodec(family, weights=out)
+    data, reconstruction = codec.encode_with_reconstruction(small_rgb, rate)
     decoded = codec.decode_image(data)
     assert decoded.matches_encoder and np.array_equal(decoded.rgb, reconstruction)
+
+
+@pytest.fixture(scope="module", params=["msinn-12.pt", "msinn-8-postnet.pt"])
+def msinn_case(request):
+    fixture = load_fixture(request.param)
+    converted = CONVERTERS["msinn"](official_state(fixture))
+    model = create_model(converted.model, **converted.config)
+    fit_weights(model, converted.state_dict, request.param, converted.model)
+    return fixture, model.eval()
+
+
+@torch.no_grad()
+def test_msinn_computes_what_the_official_code_computed(msinn_case):
+    """The official forward in eval mode at a fractional and the top anchor: latents y1 ... y5, the likelihoods
+    of each slice (official slice s is invlab's y(5 - s)), the reconstruction (with the official post-net)."""
+    fixture, model = msinn_case
+    x = fixture["x"].permute(2, 0, 1)[None].float() / 255
+    for ours, official in zip(model.flow(x), fixture["y"], strict=True):
+        assert (ours - official).abs().max() < 1e-5
+    assert model.config["postnet"] == ("unet-official" if fixture["post_process"] else None)
+    for rate in fixture["rates"]:
+        out, official = model(x, torch.tensor([float(rate)])), fixture["outputs"][rate]
+        for s in range(5):
+            ours, theirs = out["likelihoods"][f"y{5 - s}"], official["likelihoods"][f"y{s}"]
+            assert (ours - theirs).abs().max() < 1e-5
+            assert _bits(ours) == pytest.approx(_bits(theirs), abs=0.01)
+        assert (out["x_hat"] - official["x_hat"]).abs().max() < 1e-4
+
+
+def test_official_padding_is_centred_zeros_to_64():
+    model = create_model("msinn", padding="official")
+    x = torch.rand(1, 3, 100, 70)
+    padded = model.pad(x)
+    assert padded.shape[-2:] == (128, 128)
+    assert torch.equal(padded[..., 14:114, 29:99], x) and padded[..., :14, :].abs().sum() == 0
+    assert torch.equal(model.crop(padded, 100, 70), x)
+    assert create_model("msinn").pad(x).shape[-2:] == (112, 80)  # invlab's own: replicate to 16

@@ -20,7 +20,7 @@ from invlab.codecs.base import Codec
 from invlab.codecs.registry import rate_space_of
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, ModelMismatchError
 from invlab.io.container import MAX_PIXELS, InvlabFile
-from invlab.io.images import ImageData, crop, pad_to_multiple, to_tensor, to_uint8
+from invlab.io.images import ImageData, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
 from invlab.rates import RateError, RateSpace, anchor_space, weight_index_space
 from invlab.weights import has_weights, load_model, ships_per_rate
@@ -124,10 +124,10 @@ class LearnedCodec(Codec):
         data, x_hat = self._encode(image, rate)
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("the reconstruction has non-finite values")
-        return data, to_uint8(crop(x_hat, image.height, image.width))
+        return data, to_uint8(x_hat)
 
     def _encode(self, image: ImageData, rate: float) -> tuple[bytes, torch.Tensor]:
-        """The file and the padded reconstruction (the decoder's output, computed here so that the file can
+        """The file and the reconstruction (the decoder's output, computed here so that the file can
         carry its checksum: models that reconstruct while encoding give it for free, the others decode the
         streams once in-process)."""
         rate = self.rate_space.check(rate, self.name)  # once: the helpers below take the checked value
@@ -135,14 +135,15 @@ class LearnedCodec(Codec):
         model_rate = self._model_rate_at(rate)
         self._check_pixels(image.height, image.width, model)
         x = to_tensor(image.rgb).to(self.device)
-        x_pad, _ = pad_to_multiple(x, model.pad_multiple)
+        x_pad = model.pad(x)
         native = getattr(model, "reconstructs_at_encoder", False)
         out = model.compress(x_pad, model_rate, reconstruct=True) if native else model.compress(x_pad, model_rate)
         streams = list(out["strings"])
         x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]
+        x_hat = model.crop(x_hat, image.height, image.width)
         recon_crc = None
         if torch.isfinite(x_hat).all():
-            rgb = to_uint8(crop(x_hat, image.height, image.width))
+            rgb = to_uint8(x_hat)
             recon_crc = output_crc(ImageData(rgb, image.mode, image.bitdepth, image.alpha))
         meta = {"shape": out["shape"]}
         if image.alpha is not None:
@@ -201,7 +202,7 @@ class LearnedCodec(Codec):
         x_hat = out["x_hat"]
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("decoding produced non-finite values (stream/device mismatch?)")
-        rgb = to_uint8(crop(x_hat, f.height, f.width))
+        rgb = to_uint8(model.crop(x_hat, f.height, f.width))
         image = ImageData(rgb, f.mode, f.bitdepth, alpha)
         image.matches_encoder = None if f.recon_crc is None else output_crc(image) == f.recon_crc
         return image

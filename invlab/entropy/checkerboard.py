@@ -16,8 +16,8 @@ from torch import nn
 
 from invlab.layers import ChannelsLast
 
-_CROSS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-_DIAGONAL_AND_CENTRE = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
+CROSS_MASK = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+DIAGONAL_MASK = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
 
 
 def anchor_mask(height: int, width: int, colour: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -35,7 +35,7 @@ class MultistageMaskedConv2d(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, mask_type: str):
         super().__init__(in_channels, out_channels, kernel_size=3, padding=1)
-        masks = {"cross": _CROSS, "diagonal": _DIAGONAL_AND_CENTRE}
+        masks = {"cross": CROSS_MASK, "diagonal": DIAGONAL_MASK}
         if mask_type not in masks:
             raise ValueError(f"mask_type must be one of {sorted(masks)}, got {mask_type!r}")
         self.register_buffer("mask", masks[mask_type].clone()[None, None], persistent=False)

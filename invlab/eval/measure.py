@@ -19,7 +19,7 @@ import torch
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
 from invlab.io.container import InvlabFile
-from invlab.io.images import crop, pad_to_multiple, to_tensor, to_uint8
+from invlab.io.images import to_tensor, to_uint8
 from invlab.metrics import bpp, ms_ssim, psnr
 from invlab.models.base import eval_mode
 
@@ -94,13 +94,13 @@ def estimate(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> tuple[dict[st
     the bits its entropy model promises, and the image the decoder should return.
     """
     model = codec.model(rate)
-    x, _ = pad_to_multiple(to_tensor(rgb).to(codec.device), model.pad_multiple)
+    x = model.pad(to_tensor(rgb).to(codec.device))
     model_rate = codec.model_rate(rate)
     rate_t = torch.tensor([0.0 if model_rate is None else model_rate], device=codec.device)
     with eval_mode(model):
         out = model(x, rate_t)
     bits = {k: float(-torch.log2(lk).sum()) for k, lk in out["likelihoods"].items()}
-    return bits, to_uint8(crop(out["x_hat"], *rgb.shape[:2]))
+    return bits, to_uint8(model.crop(out["x_hat"], *rgb.shape[:2]))
 
 
 def _overhead(real_bits: float, estimated_bits: float) -> float:

@@ -186,15 +186,34 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return x.detach().clamp(0, 1).mul(255.0).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Replicate-pad (right and bottom) so that H and W are multiples of ``multiple``; return the pad."""
+#: how a model pads an image to its multiple: "replicate" (the last row and column repeated, right and bottom;
+#: invlab's models) or "zeros-centred" (zeros around the image, centred; the official evaluation code's)
+PAD_MODES = ("replicate", "zeros-centred")
+
+
+def _pads(height: int, width: int, multiple: int, mode: str) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding of a ``height`` x ``width`` image."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad mode must be one of {PAD_MODES}, got {mode!r}")
+    ph, pw = (-height) % multiple, (-width) % multiple
+    if mode == "zeros-centred":
+        return pw // 2, pw - pw // 2, ph // 2, ph - ph // 2
+    return 0, pw, 0, ph
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad so that H and W are multiples of ``multiple`` (``mode``: one of :data:`PAD_MODES`); return the pad."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
+    left, right, top, bottom = _pads(h, w, multiple, mode)
+    if not (left or right or top or bottom):
         return x, (0, 0)
     # replicate (unlike reflect) works for any pad size, a 1x1 image included
-    return F.pad(x, (0, pw, 0, ph), mode="replicate"), (ph, pw)
+    padded = F.pad(x, (left, right, top, bottom), mode="replicate") if mode == "replicate" else \
+        F.pad(x, (left, right, top, bottom))
+    return padded, (top + bottom, left + right)
 
 
-def crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    return x[..., :height, :width]
+def crop(x: torch.Tensor, height: int, width: int, multiple: int = 1, mode: str = "replicate") -> torch.Tensor:
+    """The ``height`` x ``width`` image inside ``x``, as :func:`pad_to_multiple` padded it (``multiple``, ``mode``)."""
+    left, _, top, _ = _pads(height, width, multiple, mode)
+    return x[..., top : top + height, left : left + width]

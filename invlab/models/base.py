@@ -48,6 +48,9 @@ class InvlabModel(CompressionModel):
 
     #: input H and W are padded to a multiple of this
     pad_multiple: int = 64
+    #: how: one of :data:`invlab.io.images.PAD_MODES` (the encoder pads, the decoder crops, both with :meth:`pad`
+    #: and :meth:`crop`)
+    pad_mode: str = "replicate"
     #: True when one set of weights covers a continuous rate range
     variable_rate: bool = False
 
@@ -68,6 +71,26 @@ class InvlabModel(CompressionModel):
         build tensors of another size than its header's (checked) image size.
         """
         raise NotImplementedError(f"{type(self).__name__} does not declare its stream geometry")
+
+    def use_padding(self, padding: str, official_multiple: int = 64) -> None:
+        """``"replicate"`` (invlab's, this class's ``pad_multiple``) or ``"official"``: zeros around the image,
+        centred, to a multiple of ``official_multiple`` (the official evaluation code's; converted weights)."""
+        if padding == "official":
+            self.pad_multiple, self.pad_mode = official_multiple, "zeros-centred"
+        elif padding != "replicate":
+            raise ValueError(f"padding must be 'replicate' or 'official', got {padding!r}")
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, 3, H, W) padded to this model's multiple, its way."""
+        from invlab.io.images import pad_to_multiple
+
+        return pad_to_multiple(x, self.pad_multiple, self.pad_mode)[0]
+
+    def crop(self, x_hat: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The ``height`` x ``width`` image inside a reconstruction of a :meth:`pad`-ded input."""
+        from invlab.io.images import crop
+
+        return crop(x_hat, height, width, self.pad_multiple, self.pad_mode)
 
     def update(self, scale_table: Any = None, force: bool = False, **kwargs: Any) -> bool:
         """Build the CDF tables; every entropy model then codes with invlab's bounds-checked coder."""

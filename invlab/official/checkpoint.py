@@ -16,7 +16,7 @@ from invlab.errors import OutputExistsError, WeightFileError
 from invlab.weights import build_from_file, first_names, read_torch_file, state_dict_hash
 
 #: where the official repositories keep the network's state dict inside a checkpoint, outermost first
-NESTINGS = ("state_dict", "network", "coder", "model", "net")
+NESTINGS = ("state_dict", "network", "model_state_dict", "coder", "model", "net")
 #: buffers CompressAI rebuilds from the weights (``update()``): neither taken from nor required of a checkpoint
 DERIVED_BUFFERS = ("_quantized_cdf", "_cdf_length", "_offset", "scale_table")
 

@@ -18,7 +18,8 @@ official                                      invlab
 The one difference that is not a name: the official squeeze puts input channel ``c`` at sub-pixel ``p`` (of 4)
 into channel ``p*C + c``, invlab's (``pixel_unshuffle``) into ``4c + p``. The next operation is the invertible
 1x1 convolution, so the permutation folds exactly into its columns; its inverse (a matrix inverse) follows.
-The latent width N (128 for qualities 1-4, 192 for 5-8) is read from the weights.
+The latent width N (128 for qualities 1-4, 192 for 5-8) is read from the weights; images are padded as the
+official evaluation pads them (zeros, centred, to a multiple of 64: ``padding="official"``).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def convert_invcompress(official: dict[str, torch.Tensor], source: str = "checkp
     if quality is not None and (quality <= 4) != (width == 128):
         raise WeightFileError(f"{source}: quality {quality} has latent width {192 if width == 128 else 128}, "
                               f"these weights {width}")
-    config = {"M": width, "N": width, "lambdas": [lam]}
+    config = {"M": width, "N": width, "lambdas": [lam], "padding": "official"}
     template = create_model("invcompress", **config).state_dict()
     state = take_all(official, template, invlab_name, source)
     channels = 3
@@ -97,5 +98,6 @@ def convert_invcompress(official: dict[str, torch.Tensor], source: str = "checkp
         state[key] = state[key][:, squeeze_order(channels)]
         channels *= 4
     notes = ["squeeze channel order folded into the columns of each level's 1x1 convolution",
+             "images padded as the official evaluation: zeros, centred, to a multiple of 64",
              f"latent width {width} read from the weights; λ {lam}" + ("" if quality else " (quality not given)")]
     return Converted("invcompress", config, state, notes)

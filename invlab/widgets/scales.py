@@ -22,14 +22,14 @@ import torch
 from plotly.subplots import make_subplots
 
 from invlab.errors import NoLevelsViewError
-from invlab.io.images import pad_to_multiple, to_tensor
+from invlab.io.images import to_tensor
 from invlab.models.base import InvlabModel
 from invlab.widgets import render
 
 
 def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
     """(1, 3, H, W) in [0, 1], padded to the model's multiple."""
-    return pad_to_multiple(to_tensor(rgb), model.pad_multiple)[0]
+    return model.pad(to_tensor(rgb))
 
 
 def name_of(model: InvlabModel) -> str:

@@ -171,7 +171,9 @@ class InvCompress(InvlabModel):
         context: str = "ar",
         lambdas: Sequence[float] = PAPER_LAMBDAS[:1],
         family_lambdas: Sequence[float] = PAPER_LAMBDAS,
+        padding: str = "replicate",
     ):
+        """``padding``: ``"replicate"`` (invlab's) or ``"official"`` (zeros, centred; converted official weights)."""
         super().__init__(lambdas=tuple(lambdas))
         if len(self.lambdas) != 1:
             raise ValueError(f"InvCompress is fixed-rate: give one λ, got {self.lambdas}")
@@ -180,6 +182,7 @@ class InvCompress(InvlabModel):
         self.latent_channels = M
         self.inn_levels = len(levels)
         self.pad_multiple = 4 * 2 ** len(levels)  # the hyperprior adds two stride-2 stages to the INN's
+        self.use_padding(padding, official_multiple=self.pad_multiple)
         channels = 3
         inn = []
         for couplings, kernel, hidden in levels:

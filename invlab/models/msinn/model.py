@@ -7,7 +7,7 @@ Entropy model (no hyperprior): the latents are coded coarse to fine, y5 -> y1. F
 1. channel context ``cc(ĥ)`` from ĥ, the decoded complementary half at that level, obtained by running the
    inverse INN on everything decoded so far (for y5: a learned per-channel scale, zero mean);
 2. two-pass checkerboard: anchors first (no spatial context), then non-anchors with the multistage masked
-   context of the decoded anchors; the anchor colour alternates from slice to slice;
+   context of the decoded anchors; the anchor colour alternates from slice to slice (y5's: ``anchor_colour``);
 3. parameter fusion -> (σ, μ);
 4. extended gain units: ``r = (y - μ)·g_q``, symbol ``round(r)``, likelihood ``N(0, σ·s_q)``,
    ``ŷ = round(r)·g'_q + μ``; g, g', s are (anchors x 138) tables interpolated geometrically in ``rate``;
@@ -89,12 +89,20 @@ class MSINNVRLIC(InvlabModel):
 
     def __init__(self, depths: tuple[int, ...] = (4, 4, 4, 4), hidden: tuple[int, ...] = (128, 128, 128, 192),
                  context_width: int = 128, postnet: str | None = "unet", lrp: bool = True, anchors: int = 8,
-                 gain_init: str = "sqrt-lambda", lu: bool = False):
+                 gain_init: str = "sqrt-lambda", lu: bool = False, anchor_colour: int = 0, padding: str = "replicate"):
+        """``anchor_colour``: the checkerboard colour ``(row + col) % 2`` of y5's anchors (the colour alternates from
+        slice to slice); invlab's models use 0, the official code 1 (its weights convert with 1). ``padding``:
+        ``"replicate"`` to a multiple of 16, or ``"official"`` (zeros, centred, to 64; see ``use_padding``)."""
         if not 2 <= anchors <= len(LAMBDAS_12):
             raise ValueError(f"anchors must be in [2, {len(LAMBDAS_12)}]")
+        if anchor_colour not in (0, 1):
+            raise ValueError(f"anchor_colour must be 0 or 1, got {anchor_colour!r}")
         super().__init__(lambdas=LAMBDAS_12[:anchors])
+        self.anchor_colour = anchor_colour
+        self.use_padding(padding)
         self.config: dict[str, Any] = dict(depths=list(depths), hidden=list(hidden), context_width=context_width,
-                                           postnet=postnet, lrp=lrp, anchors=anchors, gain_init=gain_init, lu=lu)
+                                           postnet=postnet, lrp=lrp, anchors=anchors, gain_init=gain_init, lu=lu,
+                                           anchor_colour=anchor_colour, padding=padding)
         levels = []
         for i, (depth, width) in enumerate(zip(depths, hidden, strict=True)):
             cond = _channels_last(residual_conditioner(width))
@@ -158,7 +166,7 @@ class MSINNVRLIC(InvlabModel):
             net, (g, g_inv, s) = self.slices[i], gains[i]
             like = torch.zeros(rate.shape[0], *shapes[i], device=rate.device)
             y = None if latents is None else latents[i]
-            y_hat = self._code_slice(coder, f"y{i + 1}", net, y, h, like, g, g_inv, s, step % 2)
+            y_hat = self._code_slice(coder, f"y{i + 1}", net, y, h, like, g, g_inv, s, (step + self.anchor_colour) % 2)
             if i == 0 and not synthesize:
                 y_hats[i] = y_hat
                 return None, y_hats
