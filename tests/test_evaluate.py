@@ -233,3 +233,22 @@ def test_dask_sweep_equals_serial_resumes_and_survives_a_failed_job(crops, tmp_p
     measured = ResultCache(fresh.parent / "cache" / f"{fresh.stem}.jsonl").read()
     assert sorted((r["image"], r["rate"]) for r in measured) == [(i, r) for i in ("kodim01", "kodim23")
                                                                  for r in (0.0, 1.0)]
+
+
+def test_a_weight_file_of_ones_own_is_evaluated_and_named_after_it(crops, tmp_path, monkeypatch):
+    """``--weights``: the file's model codes (no shipped weights needed), the output says which file, the meta
+    carries the provenance the file's metadata gives (here: converted official weights)."""
+    monkeypatch.chdir(tmp_path)
+    state = {k: v + 0.01 if v.is_floating_point() else v
+             for k, v in LearnedCodec("tiny-flow", pretrained=False).model(0).state_dict().items()}
+    weights = tmp_path / "my weights.pt"
+    torch.save({"state_dict": state, "config": {}}, weights)
+    official = {"source": "ckpt.pth.tar", "sha256": "ab" * 32, "family": "tiny-flow"}
+    weights.with_suffix(".json").write_text(json.dumps({"official": official}))
+    path = ev.evaluate_model("tiny-flow", crops, rates=[0.0], progress=False, weights=weights)
+    assert path == Path("results") / crops.name / "tiny-flow@my-weights-eval.json"
+    data = json.loads(path.read_text())
+    assert data["meta"]["trained"] and data["meta"]["weights"][0]["official"] == official
+    assert "official weights from ckpt.pth.tar" in ev.format_report(data)
+    with pytest.raises(InvlabError, match="exclude each other"):
+        ev.evaluate_model("tiny-flow", crops, untrained=True, weights=weights)

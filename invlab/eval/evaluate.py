@@ -26,6 +26,8 @@ Examples::
     invlab evaluate invcompress-mini --threads 4                # every shipped rate index, 4 CPU threads
     invlab evaluate tiny-flow --untrained --limit 2 --rates 0,1 # plumbing check, named *-eval-untrained
     invlab evaluate anfic-mini --workers 2 --threads 1          # two worker processes, one torch thread each
+    invlab evaluate msinn --weights msinn-official.pt           # a weight file of one's own (e.g. converted
+                                                                #   official weights): msinn@msinn-official-eval
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
             "training_gpu": gpu_budget(shipped.get("training", {})) or None,  # e.g. "8.7 GPU-min (NVIDIA H200)"
             "fine_tuned_from": shipped.get("training", {}).get("fine_tuned_from"),  # its start, budget apart
             "exported": shipped.get("exported"), "parameters": count_parameters(model),
+            "official": shipped.get("official"),  # converted official weights: their source file and its SHA-256
         })
     models = [model for model, _ in served.values()]
     first = models[0]
@@ -160,11 +163,13 @@ def _environment(threads: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the run
-def output_name(model: str, trained: bool, options: dict[str, Any]) -> str:
-    """``MODEL[+opt-val...]-eval`` (``-eval-untrained`` for an untrained model)."""
+def output_name(model: str, trained: bool, options: dict[str, Any], weights: str | Path | None = None) -> str:
+    """``MODEL[@WEIGHTS][+opt-val...]-eval`` (``-eval-untrained`` for an untrained model; WEIGHTS: the stem of a
+    weight file of one's own)."""
     tag = "".join(f"+{k}-{v}" for k, v in sorted(options.items()))
     tag = re.sub(r"[^A-Za-z0-9.+-]+", "-", tag).lower()
-    return f"{model}{tag}-eval" + ("" if trained else "-untrained")
+    source = "" if weights is None else "@" + re.sub(r"[^A-Za-z0-9.+-]+", "-", Path(weights).stem)
+    return f"{model}{source}{tag}-eval" + ("" if trained else "-untrained")
 
 
 def evaluate_model(
@@ -182,17 +187,22 @@ def evaluate_model(
     command: str = "",
     workers: int = 1,
     scheduler: str | None = None,
+    weights: str | Path | None = None,
 ) -> Path:
     """Evaluate ``model`` on ``dataset``; returns the JSON written (the CSV lies beside it).
 
     ``workers`` > 1 (or a ``scheduler`` address) runs the (image, rate) jobs on Dask, ``threads`` torch threads
     in each worker; 1 runs them in this process. Refuses (InvlabError) a model without trained weights unless
     ``untrained``; an output whose name does not say "untrained" for an untrained model; an existing output
-    unless ``force``.
+    unless ``force``. ``weights``: a weight file of ``model`` to evaluate instead of the shipped ones.
     """
     if model not in list_models():
         raise InvlabError(f"{model!r} is not a registered learned model; see `invlab models`")
-    if not untrained and not has_weights(model):
+    if weights is not None:
+        if untrained:
+            raise InvlabError("--weights and --untrained exclude each other")
+        weights = str(Path(weights).resolve())  # Dask workers open it too
+    if weights is None and not untrained and not has_weights(model):
         raise InvlabError(
             f"{model} has no trained weights here, so its numbers would be those of an untrained model. "
             "Train and export it first, or pass --untrained to evaluate the untrained model "
@@ -203,11 +213,12 @@ def evaluate_model(
     options = dict(options or {})
     threads = max(1, int(threads))
     pretrained = not untrained
+    codec_options = options if weights is None else {**options, "weights": weights}
     try:
-        codec = build_codec(model, pretrained, options)
+        codec = build_codec(model, pretrained, codec_options)
     except TypeError as err:
         raise InvlabError(f"{model}: bad --option: {err}") from None
-    name = output_name(model, codec.trained, options)
+    name = output_name(model, codec.trained, options, weights)
     json_path = Path(out) if out else Path("results") / Path(str(dataset)).name / f"{name}.json"
     if not codec.trained and "untrained" not in json_path.stem:
         raise InvlabError(f"{json_path}: an untrained model's output must say so in its name (e.g. {name}.json)")
@@ -222,7 +233,7 @@ def evaluate_model(
     hashes = {r: codec.model(r).weights_hash.hex() for r in rates}
     results = ResultCache(json_path.parent / "cache" / f"{json_path.stem}.jsonl",
                           tags=lambda rate: {"threads": threads, "weights_hash": hashes[rate]})
-    setup = Setup(model, pretrained, json.dumps(options, sort_keys=True), threads, learned_extras, warm_up=True)
+    setup = Setup(model, pretrained, json.dumps(codec_options, sort_keys=True), threads, learned_extras, warm_up=True)
     with dask_client(workers, threads, scheduler) as client:
         sweep(plan(setup, images, rates, results), results, client, desc=json_path.stem, progress=progress,
               codec=codec)
@@ -272,6 +283,10 @@ def format_report(payload: dict[str, Any]) -> str:
     """The summary table and the BD-rates, as printed by ``invlab evaluate``."""
     meta = payload["meta"]
     state = "trained" if meta["trained"] else "UNTRAINED: plumbing numbers, not results"
+    official = [w["official"] for w in meta["weights"] if w.get("official")]
+    if official:
+        source = official[0]
+        state = f"official weights from {source['source']} (sha256 {source['sha256'][:12]}…), not trained here"
     head = (f"{meta['model']} ({meta['family']}, {state}; {meta['parameters']} parameters; "
             f"coding path: {coding_path(meta)}; options: {meta['options'] or '-'})\n"
             f"{meta['images']} images of {meta['dataset']}, CPU, {meta['threads']} thread(s), torch {meta['torch']}")
@@ -310,6 +325,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="model config override, JSON value or none (e.g. postnet=none); repeatable; "
                              "recorded in the meta and the output name")
+    parser.add_argument("--weights", metavar="FILE",
+                        help="a weight file of MODEL instead of the shipped ones (e.g. from `invlab convert-official`);"
+                             " output named MODEL@FILE-eval")
     parser.add_argument("--out", default=None,
                         help="output JSON (CSV beside it; cache in its folder's cache/); "
                              "default results/<dataset>/MODEL-eval.json (MODEL-eval-untrained.json untrained)")
@@ -341,6 +359,7 @@ def _command_line(args: argparse.Namespace) -> str:
     words += ["--threads", str(args.threads)]
     for spec in args.option:
         words += ["--option", spec]
+    words += ["--weights", str(args.weights)] if args.weights else []
     words += ["--out", str(args.out)] if args.out else []
     return shlex.join(words)
 
@@ -354,6 +373,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.dataset, rates=rates, fractional=args.fractional, limit=args.limit, untrained=args.untrained,
         threads=args.threads, out=args.out, force=args.force, options=parse_options(args.option),
         progress=not args.no_progress, command=_command_line(args), workers=args.workers, scheduler=args.scheduler,
+        weights=args.weights,
     )
     print(format_report(json.loads(path.read_text())))
     print(f"\nwrote {path} and {path.with_suffix('.csv')}")
