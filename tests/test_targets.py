@@ -1,4 +1,4 @@
-"""Issue 12's targets checked on result files: each status follows from the numbers (met, missed, not measurable)."""
+"""The training targets checked on result files: each status follows from the numbers (met, missed, not measurable)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_report_writes_the_targets_block_where_the_readme_has_one(tmp_path, caps
     assert "old" not in text and "| monotone curve | msinn-mini | met |" in text and "\nx\n" in text
     args.write = None
     report.run(args)
-    assert "**Targets (issue 12)**" in capsys.readouterr().out
+    assert "**Targets**" in capsys.readouterr().out
 
 
 def test_a_gpu_trained_model_names_its_gpu_time_in_the_targets(tmp_path):

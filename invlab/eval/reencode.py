@@ -1,4 +1,4 @@
-"""Re-encoding (generation loss) study, architectures.md §7.4: x_k = round8(dec(enc(x_{k-1}))), k = 1..G.
+"""Re-encoding (generation loss) study: x_k = round8(dec(enc(x_{k-1}))), k = 1..G.
 
 Every generation goes through real bitstreams and the codec's 8-bit decode. Reported per generation: bpp
 (file bytes), PSNR against the original and against the previous generation.

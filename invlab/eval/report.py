@@ -1,4 +1,4 @@
-"""Regenerate the README results table, and the issue's targets checked on it, from results/<dataset>/.
+"""Regenerate the README results table, and the training targets checked on it, from results/<dataset>/.
 
 ``invlab report`` prints the markdown; ``invlab report --write README.md`` replaces the text between
 ``<!-- results:start -->`` and ``<!-- results:end -->`` in that file, and the targets table between
@@ -100,5 +100,5 @@ def run(args: argparse.Namespace) -> int:
         path.write_text(text)
         print(f"updated the results block{' and the targets' if TARGETS_START in text else ''} of {path}")
     else:
-        print(block + (f"\n\n**Targets (issue 12)**\n\n{targets}" if targets is not None else ""))
+        print(block + (f"\n\n**Targets**\n\n{targets}" if targets is not None else ""))
     return 0

@@ -1,4 +1,5 @@
-"""Issue 12's targets, checked on the measured Kodak curves in ``results/kodak/`` (``invlab report`` prints them).
+"""The project's training targets, checked on the measured Kodak curves in ``results/kodak/``
+(``invlab report`` prints them).
 
 - every trained family's curve is monotone (bpp and PSNR both rise with the rate setting);
 - it beats our JPEG at every rate it covers (JPEG's PSNR interpolated on log-bpp at each of the model's points);

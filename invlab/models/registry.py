@@ -26,7 +26,8 @@ from invlab.rates import RateSpace, anchor_space, weight_index_space
 if TYPE_CHECKING:
     from invlab.models.base import InvlabModel
 
-#: the λ of each weight file of a fixed-rate family trained with the common recipe (architectures.md §8.1)
+#: the λ of each weight file of a fixed-rate family trained with the common recipe (one λ trained, the others
+#: fine-tuned from it)
 FIXED_RATE_LAMBDAS = (0.0035, 0.0067, 0.0130, 0.0250, 0.0483)
 
 

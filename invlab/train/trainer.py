@@ -2,7 +2,7 @@
 
 Two schedules, both with gradient-norm clipping at 1.0 and an aux Adam on the ``EntropyBottleneck`` quantiles:
 
-- ``multistep`` (architectures.md §8.1, the GPU recipe): Adam, learning rate ×0.1 at 80 % and 95 % of the steps.
+- ``multistep`` (the GPU recipe): Adam, learning rate ×0.1 at 80 % and 95 % of the steps.
 - ``wsd`` (warm-up, stable, decay; the CPU recipe for short budgets): a linear warm-up, a constant peak learning
   rate, then a cosine decay to ``min_lr_ratio`` of the peak over the last ``decay_fraction`` of the budget
   (steps or, with a time limit, minutes, whichever ends first). At the start of the decay the run saves

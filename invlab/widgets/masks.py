@@ -1,4 +1,4 @@
-"""The chosen quadtree masks of M-ANFIC / MS-ANFIC: where the bits were spent, at which scale (issue 5).
+"""The chosen quadtree masks of M-ANFIC / MS-ANFIC: where the bits were spent, at which scale.
 
 ``model.mask_view(x)`` (:class:`~invlab.models.anf.manfic.MaskView`) gives the RD-searched depth map (one latent
 level per block), each level's mask and its estimated bits per position. Here they become an interactive plotly

@@ -1,4 +1,4 @@
-"""The ANF family: ANFIC, M-ANFIC and MS-ANFIC (augmented normalizing flows; architectures.md §4-§6).
+"""The ANF family: ANFIC, M-ANFIC and MS-ANFIC (augmented normalizing flows).
 
 - :mod:`~invlab.models.anf.skeleton`: :class:`AugmentedFlowCodec`, what the family shares (ANF steps, one
   entropy model per latent level, QE, the one coding walk, the x2 penalty, the stream header);

@@ -1,4 +1,4 @@
-"""Layers of the ANF family (architectures.md §4-§6): conv stacks, the augmented flow step, QE, the split network.
+"""Layers of the ANF family: conv stacks, the augmented flow step, QE, the split network.
 
 - Conv stacks: :func:`analysis_transform` / :func:`synthesis_transform` (Conv/TConv 5x5 stride 2 with GDN/IGDN,
   ANFIC's m_i and μ_i) and their multi-scale versions built on LSUnit type A (:class:`LSUnitAnalysis`,
@@ -190,7 +190,7 @@ class QualityEnhancement(nn.Module):
 
 
 class LatentSplit(nn.Module):
-    """MS-ANFIC's latent split network and its synthesis twin (§6; layers [inferred], no activations).
+    """MS-ANFIC's latent split network and its synthesis twin (layers [inferred], no activations).
 
     Split: ``v1 = z`` (H/16), ``v_{n+1} = Conv3x3/2(v_n)``. Merge, coarse to fine: ``u_L = v̂_L``,
     ``u_n = Conv(cat(v̂_n, TConv3x3/2(u_{n+1})))`` (``merge_kernel``, 1x1 by default) and ``ẑ = u_1``. The

@@ -1,4 +1,4 @@
-"""M-ANFIC and MS-ANFIC: multiscale ANFIC (Windsheimer, Brand, Kaup; arXiv 2305.05451), architectures.md §5-§6.
+"""M-ANFIC and MS-ANFIC: multiscale ANFIC (Windsheimer, Brand, Kaup; arXiv 2305.05451).
 
 Both code the image with ANFIC's additive augmented flow (:mod:`invlab.models.anf.skeleton`) but represent the final
 latent on several levels, v1 (H/16), v2 (H/32), ... Every ``granularity`` x ``granularity`` block of the image is
@@ -23,7 +23,7 @@ No public code exists for either model. Follows the paper (captions, abstract, T
 - LSUnit A: two signals entering one convolution = concatenation; latents masked by an external mask;
 - LSUnit B: ANFIC's hyperprior with leaky ReLUs and v_{n+1} concatenated at the first hyper-encoder and the
   last hyper-decoder layer; MS-ANFIC: one latent split network on the final latent only.
-Inferred (marked [inferred] in the code; from RDONet and the design's §5/§6/§8.5/§8.6):
+Inferred (marked [inferred] in the code; after RDONet, where the paper is silent):
 - level widths, strides, the layers of LSUnit A (``v_{n+1} = Conv5x5/2(GDN(v_n))``; merge = Conv over
   [v̂_n, TConv5x5/2(u_{n+1})]) and of the split network (Conv3x3/2 down, TConv3x3/2 + 1x1 merges, linear);
 - M-ANFIC's conditioning upsampler (TConv5x5/2 of v̂_{n+1}); MS-ANFIC reuses its split twin's upsampled partial
@@ -35,7 +35,7 @@ Inferred (marked [inferred] in the code; from RDONet and the design's §5/§6/§
   MS-ANFIC); the mask is sent as a packed bit stream; the RD search above;
 - [ours] a level with no blocks codes nothing, not even its hyper-latent (its two streams stay empty).
 
-Sizes: ``manfic-mini`` 4.10 M parameters (§8.5: 4.07 M), ``msanfic-mini`` 3.70 M (§8.6: 3.75 M).
+Sizes: ``manfic-mini`` 4.10 M parameters, ``msanfic-mini`` 3.70 M.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ def _conditional_priors(
 
 
 class MANFIC(MaskedMultiScaleCodec):
-    """M-ANFIC: LSUnit type A in every ANF step, type-B conditional hyperpriors (defaults: M-ANFIC-mini, §8.5)."""
+    """M-ANFIC: LSUnit type A in every ANF step, type-B conditional hyperpriors (defaults: M-ANFIC-mini)."""
 
     decode_bytes_per_pixel = 1500.0  # 1.5x measured by benchmarks/decode_memory.py: 943
 
@@ -362,7 +362,7 @@ class MANFIC(MaskedMultiScaleCodec):
 
 
 class MSANFIC(MaskedMultiScaleCodec):
-    """MS-ANFIC: ANFIC's steps, a latent split network on z2, type-B conditional hyperpriors (defaults: §8.6)."""
+    """MS-ANFIC: ANFIC's steps, a latent split network on z2, type-B conditional hyperpriors (defaults: the mini)."""
 
     decode_bytes_per_pixel = 1750.0  # >= 1.5x measured by benchmarks/decode_memory.py: 1138
 

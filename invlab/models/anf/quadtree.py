@@ -27,7 +27,7 @@ def random_depth_map(
     batch: int, grid: tuple[int, int], levels: int, uniform_prob: float = 0.1, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """Training masks (RDONet): each block at a uniformly random level; with probability ``uniform_prob`` each,
-    a sample is all-finest or all-coarsest instead (design §8.5)."""
+    a sample is all-finest or all-coarsest instead [ours]."""
     depth = torch.randint(0, levels, (batch, *grid), device=device)
     draw = torch.rand(batch, device=device)
     depth[draw < uniform_prob] = 0

@@ -1,4 +1,4 @@
-"""The ANF family's shared skeleton: :class:`AugmentedFlowCodec` (architectures.md §4-§6).
+"""The ANF family's shared skeleton: :class:`AugmentedFlowCodec` .
 
 ANF steps on the pair (x, z), z starting at 0, then one entropy model per latent level and ANFIC's QE
 post-filter. Encoding runs every step up to the last one's encode; ``ẑ = Q(z_N)`` is entropy coded and the
@@ -32,8 +32,8 @@ from invlab.models.anf.layers import AdditiveAutoencodingStep, Latent
 from invlab.models.anf.priors import LevelPrior
 from invlab.models.base import InvlabModel, eval_mode
 
-#: λ per rate index of the minis (§8.1: train 0.0130, fine-tune 0.0035 and 0.0483; the baselines' set)
-#: the λ a model trains at unless told otherwise (§8.1's full-schedule point)
+#: λ per rate index of the minis (train 0.0130, fine-tune the others from it; the baselines' set)
+#: the λ a model trains at unless told otherwise (the minis' full-schedule point)
 DEFAULT_LAMBDA = 0.0130
 
 
@@ -78,7 +78,7 @@ class AugmentedFlowCodec(InvlabModel):
 
     @property
     def x2_penalty_weight(self) -> float:
-        """λ2 of the ``λ2·mean(x2²)`` term: ``x2_weight``·λ·255² [inferred, §8.4]."""
+        """λ2 of the ``λ2·mean(x2²)`` term: ``x2_weight``·λ·255² [inferred]."""
         return self.x2_weight * self.lambdas[0] * 255.0**2
 
     # ------------------------------------------------------------------ hooks (single level here)

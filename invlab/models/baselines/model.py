@@ -1,5 +1,5 @@
-"""Autoencoder baselines of the same size as the mini INN models (architectures.md §7.4): CompressAI's
-scale hyperprior (Ballé 2018) and mean-scale hyperprior (Minnen 2018) at N=96, M=128.
+"""Autoencoder baselines of the same size as the mini INN models, for the invertible-vs-autoencoder comparisons:
+CompressAI's scale hyperprior (Ballé 2018) and mean-scale hyperprior (Minnen 2018) at N=96, M=128.
 
 Sizes: ``bmshj2018-hyperprior-mini`` 2.76 M parameters, ``mbt2018-mean-mini`` 3.55 M (the mini INN models
 span 2.75–3.80 M). Both are fixed-rate families: one weight file per λ in :data:`BASELINE_LAMBDAS`

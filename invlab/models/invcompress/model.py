@@ -1,7 +1,7 @@
 """InvCompress: "Enhanced Invertible Encoding for Learned Image Compression" (Xie, Cheng, Chen; ACM MM 2021).
 
 Analysis ``x -> FE_enc -> INN -> ACS -> y`` and synthesis ``y_hat -> ACS^-1 -> INN^-1 -> FE_dec -> x_hat``
-(architectures.md §2.1), then CompressAI latent codecs for the entropy model (§2.2): a hyperprior whose
+as the paper, then CompressAI latent codecs for the entropy model: a hyperprior whose
 ``y`` branch is either
 
 - ``context="ar"``: the faithful 5x5 masked-conv autoregressive context, coded serially in raster order

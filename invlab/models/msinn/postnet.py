@@ -5,7 +5,7 @@
 - ``"unet-official"``: the official code's U-Net (1.66 M), for converted official weights: pre-activation ReLU
   residual blocks in the middle, a 16-channel last stage, squeeze-excitation without biases, the encoder skip
   concatenated before the up-sampled features.
-- ``"mini"``: conv3x3 3→16, two residual blocks (16→32, 32→32), conv3x3 32→3 (≈34 k; design §8.3).
+- ``"mini"``: conv3x3 3→16, two residual blocks (16→32, 32→32), conv3x3 32→3 (≈34 k; sized for the 2.75 M mini).
 
 Both zero-initialise their last convolution, so an untrained post-net is the identity [ours: the paper
 does not say how it initialises P].
