@@ -1,4 +1,4 @@
-"""The ANF family's shared skeleton: :class:`AugmentedFlowCodec` .
+"""The ANF family's shared skeleton: :class:`AugmentedFlowCodec`.
 
 ANF steps on the pair (x, z), z starting at 0, then one entropy model per latent level and ANFIC's QE
 post-filter. Encoding runs every step up to the last one's encode; ``ẑ = Q(z_N)`` is entropy coded and the
