@@ -318,9 +318,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- parser
 _ENCODE_EPILOG = """\
 what --rate means depends on the codec:
-  variable-rate learned models (msinn, msinn-mini, tiny-flow): a real number in the model's range,
+  variable-rate learned models ({variable}): a real number in the model's range,
       [0, number of trained rate points - 1], fractional values included; default: the middle
-  fixed-rate learned families (invcompress, anfic, manfic, baselines): a weight index, 0, 1, 2, ...
+  fixed-rate learned families ({fixed}): a weight index, 0, 1, 2, ...
       (one trained weight file NAME-q<index>.pt each); default: the first shipped index
   classical codecs: the codec's own knob, a number in its range:
 {classical}
@@ -329,9 +329,14 @@ what --rate means depends on the codec:
 
 
 def _encode_epilog() -> str:
+    from invlab.models.registry import get_spec
+
     rows = [f"      {name:9s} {knob.label} {_fmt(knob.low)}-{_fmt(knob.high)} (default {_fmt(knob.default)}; "
             f"{knob.note})" for name, knob in CLASSICAL_RATES.items()]
-    return _ENCODE_EPILOG.format(classical="\n".join(rows))
+    specs = [get_spec(name) for name in _model_names()]
+    variable = ", ".join(s.name for s in specs if s.variable_rate)
+    fixed = ", ".join(sorted({s.family for s in specs if not s.variable_rate}))
+    return _ENCODE_EPILOG.format(classical="\n".join(rows), variable=variable, fixed=fixed)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -384,12 +389,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         if not argv or argv[0] != name:
             sub.add_parser(name, help=help_text)  # not the chosen command: skip the import
             continue
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name and err.name.startswith("invlab"):
-                continue  # that part of invlab is not built yet
-            raise
+        mod = importlib.import_module(module)
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().split("\n")[0])
         mod.add_arguments(p)
         p.set_defaults(func=mod.run)

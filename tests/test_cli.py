@@ -363,3 +363,12 @@ def test_os_errors_are_said_in_words():
     text = _one_line(OutputExistsError("o.png exists; refusing to overwrite it (use --force / overwrite=True)"))
     assert text == "o.png exists; refusing to overwrite it (use --force to replace it)"
     assert "\n" not in _one_line(ValueError("two\nlines"))
+
+
+def test_encode_help_names_the_registered_models_from_the_registry(capsys):
+    with pytest.raises(SystemExit):
+        main(["encode", "--help"])
+    text = capsys.readouterr().out
+    specs = [registry.get_spec(name) for name in registry.list_models()]
+    assert all(s.name in text for s in specs if s.variable_rate)  # msinn-mini-12 included
+    assert all(s.family in text for s in specs if not s.variable_rate)

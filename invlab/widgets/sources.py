@@ -84,10 +84,8 @@ def model_status(name: str) -> str:
 
 def classical_codec(name: str) -> tuple[Codec | None, str]:
     """``(codec, "")`` or ``(None, why it is not available)``."""
-    try:
-        from invlab.codecs.registry import get_codec
-    except ModuleNotFoundError:
-        return None, "classical codecs are not built yet (invlab.codecs.registry missing)"
+    from invlab.codecs.registry import get_codec
+
     try:
         return get_codec(name), ""
     except (InvlabError, ImportError, RuntimeError) as err:
