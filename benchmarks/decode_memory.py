@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import invlab  # noqa: F401  (before compressai)
-
 CHILD = r"""
 import json, sys, threading, time
 import numpy as np, torch

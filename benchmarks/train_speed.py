@@ -24,7 +24,6 @@ import pandas as pd
 import torch
 from PIL import Image
 
-import invlab  # noqa: F401  (before compressai)
 from invlab.train.trainer import TrainConfig, Trainer
 
 MINI_MODELS = ["msinn-mini", "bmshj2018-hyperprior-mini", "mbt2018-mean-mini", "anfic-mini-noctx", "anfic-mini",

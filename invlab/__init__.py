@@ -16,14 +16,10 @@ Layout (one folder per layer of the architecture):
 
 import warnings as _warnings
 
-from invlab._compat import install_import_hook as _install_import_hook
-
-# CompressAI and torch_geometric call torch.jit.script at import; torch 2.14 warns about it on every import.
+# CompressAI and torch_geometric call torch.jit.script when they are imported, and torch 2.14 warns about that
+# on every import. These two filters hide that one message (nothing else); the import order of invlab, torch and
+# compressai does not matter.
 _warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 _warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=DeprecationWarning)
-
-# torchvision must be imported through ``_compat.import_torchvision`` before the first ``import compressai``;
-# the hook does that at the first import of compressai (or torchvision), so ``import invlab`` stays cheap.
-_install_import_hook()
 
 __version__ = "0.1.0"

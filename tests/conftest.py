@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-import invlab  # noqa: E402,F401  (must precede compressai imports)
+import invlab  # noqa: E402,F401  (its filter for torch.jit.script warnings)
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import invlab  # noqa: F401  (before compressai)
 from invlab.train.cli import add_arguments, run
 
 

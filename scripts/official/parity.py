@@ -15,7 +15,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from official_fixtures import load_fixture, official_state  # noqa: E402
 
-import invlab  # noqa: E402,F401  (before compressai)
 from invlab.models import create_model  # noqa: E402
 from invlab.official import CONVERTERS  # noqa: E402
 from invlab.weights import fit_weights  # noqa: E402
