@@ -22,7 +22,7 @@ from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderEr
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
-from invlab.rates import RateError, RateSpace, anchor_space, weight_index_space
+from invlab.rates import RateError, RateSpace
 from invlab.weights import has_weights, load_model, ships_per_rate
 
 
@@ -66,8 +66,7 @@ class LearnedCodec(Codec):
     def _rate_space(self) -> RateSpace:
         if self.weights is None:
             return rate_space_of(self.name, self.pretrained)
-        model = self._model_at(None)  # the file's own model says its rates (e.g. how many anchors it has)
-        return anchor_space(len(model.lambdas)) if model.variable_rate else weight_index_space([0])
+        return self._model_at(None).rate_space  # the file's own model says its rates (e.g. how many anchors)
 
     def _weights_per_rate(self) -> bool:
         """Whether the trained weights come one file per rate index (``NAME-qI.pt``)."""

@@ -30,6 +30,7 @@ from torch import nn
 
 from invlab.entropy.rans import use_invlab_coder
 from invlab.models.registry import FIXED_RATE_LAMBDAS  # noqa: F401  (re-exported: the families' default λs)
+from invlab.rates import RateSpace, anchor_space, weight_index_space
 
 
 @contextlib.contextmanager
@@ -105,19 +106,19 @@ class InvlabModel(CompressionModel):
 
     # ------------------------------------------------------------------ rates
     @property
+    def rate_space(self) -> RateSpace:
+        """What ``rate`` means for this model: any real in [0, A-1] (variable rate) or just 0 (fixed rate; a
+        fixed-rate family's weight files are indexed by the codec, not by the model)."""
+        return anchor_space(len(self.lambdas)) if self.variable_rate else weight_index_space([0])
+
+    @property
     def rate_range(self) -> tuple[float, float]:
         """Valid ``rate`` values: [0, A-1] for a variable-rate model, (0, 0) otherwise."""
-        return (0.0, float(len(self.lambdas) - 1)) if self.variable_rate else (0.0, 0.0)
+        return self.rate_space.low, self.rate_space.high
 
     def check_rate(self, rate: float | None) -> float:
-        """Validate a user rate (None -> the middle of the range) and return it as a float."""
-        lo, hi = self.rate_range
-        if rate is None:
-            return (lo + hi) / 2.0 if self.variable_rate else 0.0
-        rate = float(rate)
-        if not math.isfinite(rate) or rate < lo - 1e-9 or rate > hi + 1e-9:
-            raise ValueError(f"rate {rate} outside this model's range [{lo}, {hi}]")
-        return min(max(rate, lo), hi)
+        """A user rate checked by :attr:`rate_space` (None -> the middle of a variable-rate model's range)."""
+        return self.rate_space.check(rate, type(self).__name__)
 
     def lambda_of(self, rate: torch.Tensor) -> torch.Tensor:
         """λ per sample for rates (B,): geometric interpolation between anchors (variable-rate models)."""
