@@ -101,7 +101,9 @@ def test_models_without_levels_say_so(crop):
     with pytest.raises(scales.NoLevelsViewError, match="no quadtree masks"):
         masks.mask_figure(tiny, crop)
 
-    class NoLevels(torch.nn.Module):
+    from invlab.models.base import InvlabModel
+
+    class NoLevels(InvlabModel):
         pad_multiple = 4
 
     with pytest.raises(scales.NoLevelsViewError, match="NoLevels exposes no per-scale latents"):

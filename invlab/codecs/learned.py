@@ -135,7 +135,7 @@ class LearnedCodec(Codec):
         self._check_pixels(image.height, image.width, model)
         x = to_tensor(image.rgb).to(self.device)
         x_pad = model.pad(x)
-        native = getattr(model, "reconstructs_at_encoder", False)
+        native = model.reconstructs_at_encoder
         out = model.compress(x_pad, model_rate, reconstruct=True) if native else model.compress(x_pad, model_rate)
         streams = list(out["strings"])
         x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]

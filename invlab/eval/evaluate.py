@@ -123,7 +123,7 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
         served.setdefault(id(model), (model, []))[1].append(float(rate))
     weights = []
     for model, model_rates in served.values():
-        file = getattr(model, "weights_file", None)
+        file = model.weights_file
         shipped = read_metadata(Path(file)) if file else {}
         weights.append({
             "rates": model_rates, "file": Path(file).name if file else None,
@@ -143,8 +143,8 @@ def model_meta(codec: LearnedCodec, rates: Sequence[float], options: dict[str, A
         "trained": codec.trained, "weights": weights,
         "parameters": params.pop() if len(params) == 1 else {w["file"]: w["parameters"] for w in weights},
         "variable_rate": first.variable_rate, "rate_range": list(first.rate_range), "lambdas": list(first.lambdas),
-        "context": getattr(first, "context_label", None) or spec.context, "config": getattr(first, "config", None),
-        "rdo": getattr(first, "rdo", None),  # M-ANFIC / MS-ANFIC quadtree search mode
+        "context": first.context_label or spec.context, "config": first.config,
+        "rdo": first.rdo,  # M-ANFIC / MS-ANFIC quadtree search mode
         "coding_switches": first.coding_switches,
         "options": options,
         "estimate": "sum of -log2 likelihoods of the eval-mode forward (MSINN: what estimate_bits sums)",

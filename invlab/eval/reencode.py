@@ -93,7 +93,7 @@ def training_of(codec: Codec, rate: float) -> str:
     its start); "" for classical codecs and untrained models."""
     if not isinstance(codec, LearnedCodec) or not codec.trained:
         return ""
-    weights = getattr(codec.model(rate), "weights_file", None)
+    weights = codec.model(rate).weights_file
     training = read_metadata(Path(weights)).get("training", {}) if weights else {}
     if not training:
         return "no training metadata"

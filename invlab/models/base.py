@@ -47,6 +47,21 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 class InvlabModel(CompressionModel):
     """Base class: a CompressAI model plus rate handling, padding and the RD loss."""
 
+    #: what :func:`invlab.models.create_model` and :func:`invlab.weights.load_model` record on an instance: its
+    #: registered name, whether trained weights are loaded, their file and the hash its files carry
+    registry_name: str = ""
+    trained: bool = False
+    weights_file: str | None = None
+    weights_hash: bytes = bytes(8)
+    #: the full architecture config where a model records one (saved with its weights' metadata)
+    config: dict[str, Any] | None = None
+    #: the entropy-context path in words where a model offers several (said next to its numbers), else None
+    context_label: str | None = None
+    #: the search that chooses a multi-scale model's quadtree masks, where it has one
+    rdo: str | None = None
+    #: ``compress(x, rate, reconstruct=True)`` also returns ``"x_hat"``, the decoder's output for its streams
+    reconstructs_at_encoder: bool = False
+
     #: input H and W are padded to a multiple of this
     pad_multiple: int = 64
     #: how: one of :data:`invlab.io.images.PAD_MODES` (the encoder pads, the decoder crops, both with :meth:`pad`

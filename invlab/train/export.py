@@ -136,7 +136,7 @@ def export_weights(checkpoint: str | Path, fp16: bool = False, rate_index: int |
         "family": get_spec(name).family,
         "rate_index": index,
         "config": config,
-        "architecture": getattr(model, "config", None),  # the model's full architecture config, where it has one
+        "architecture": model.config,  # the model's full architecture config, where it has one
         "lambdas": list(model.lambdas),
         "variable_rate": model.variable_rate,
         "parameters": count_parameters(model),

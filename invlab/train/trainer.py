@@ -135,7 +135,7 @@ def check_crop_sizes(cfg: TrainConfig, model: InvlabModel) -> None:
     Coding pads every image to that multiple, but training feeds crops unpadded: a smaller or unaligned crop leaves
     latent grids of mismatched sizes and fails deep inside the entropy model. Raises ``InvlabError`` naming the fix.
     """
-    multiple = int(getattr(model, "pad_multiple", 1))
+    multiple = int(model.pad_multiple)
     for option, size in (("--crop", cfg.crop), ("--val-crop", cfg.val_crop or cfg.crop)):
         if size < multiple or size % multiple:
             fit = max(multiple, size // multiple * multiple)

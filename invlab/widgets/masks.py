@@ -69,7 +69,7 @@ class MaskPanels:
 
 def is_trained(model: InvlabModel) -> bool:
     """True only for a model loaded with trained weights (:func:`invlab.weights.load_model` sets ``trained``)."""
-    return bool(getattr(model, "trained", False))
+    return model.trained
 
 
 def mask_view(model: InvlabModel, rgb: np.ndarray, rate: float | None = None) -> MaskView:

@@ -34,7 +34,7 @@ def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
 
 def name_of(model: InvlabModel) -> str:
     """The registered name of a model (its class name when it was built by hand)."""
-    return getattr(model, "registry_name", type(model).__name__)
+    return model.registry_name or type(model).__name__
 
 
 @torch.no_grad()
