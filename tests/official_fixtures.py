@@ -49,7 +49,11 @@ def small_bias(key: str, shape: list[int] | torch.Size) -> torch.Tensor:
 
 def official_state(fixture: dict) -> dict[str, torch.Tensor]:
     """The official state dict a fixture was made with, in the official names and order."""
+    gains = fixture.get("kernel_gains", {})  # ANFIC's Fourier-domain kernels: gain * fill(), 3-D
+
     def tensor(key: str, shape: list[int]) -> torch.Tensor:
+        if key in gains:
+            return gains[key] * fill(key, shape)
         if generated(key, shape):
             return fill(key, shape)
         if is_mask(key, shape):

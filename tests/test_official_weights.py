@@ -151,3 +151,68 @@ def test_official_padding_is_centred_zeros_to_64():
     assert torch.equal(padded[..., 14:114, 29:99], x) and padded[..., :14, :].abs().sum() == 0
     assert torch.equal(model.crop(padded, 100, 70), x)
     assert create_model("msinn").pad(x).shape[-2:] == (112, 80)  # invlab's own: replicate to 16
+
+
+@pytest.fixture(scope="module")
+def anfic_case():
+    fixture = load_fixture("anfic.pt")
+    converted = CONVERTERS["anfic"](official_state(fixture))
+    model = create_model(converted.model, **converted.config)
+    fit_weights(model, converted.state_dict, "anfic.pt", converted.model)
+    return fixture, model.eval()
+
+
+@torch.no_grad()
+def test_anfic_computes_what_the_official_code_computed(anfic_case):
+    """The official forward in eval mode: z2 before rounding, the hyper-latent h = h_a(|z2|), the likelihoods of
+    round(z2) under the mixture with the 5x5 context ("y") and of round(h) ("z"), the bits its ``estimate_bpp``
+    counts (likelihoods bounded at 1e-9, as invlab's), the x2 penalty's MSE and x_hat (with QE)."""
+    fixture, model = anfic_case
+    assert model.priors[0].entropy_bottleneck.filters == (3, 3, 3)
+    x = fixture["x"].permute(2, 0, 1)[None].float() / 255
+    _, z2 = model._analyse(x, None)
+    assert (z2 - fixture["y"]).abs().max() < 1e-5
+    assert torch.equal(torch.round(z2), torch.round(fixture["y"]))
+    assert (model.priors[0].hyper_analysis(fixture["y"]) - fixture["h"]).abs().max() < 1e-5
+    out = model(x)
+    for name, official in fixture["likelihoods"].items():
+        assert (out["likelihoods"][name] - official).abs().max() < 1e-5
+        assert _bits(out["likelihoods"][name]) == pytest.approx(fixture["bits"][name], abs=0.01)
+    assert float(out["x2_mse"]) == pytest.approx(float(fixture["x2_mse"]), rel=1e-5)
+    assert (out["x_hat"] - fixture["x_hat"]).abs().max() < 1e-4
+
+
+def test_anfic_conversion_refuses_other_configurations():
+    state = official_state(load_fixture("anfic.pt"))
+    context_mask = "conditional_bottleneck.mask._mask"
+    for changed, message in [
+        ({**state, "analysis0.6.weight": torch.zeros(640, 128, 25)}, "analysis0.6.weight is .640, 128, 25.*-DM"),
+        ({k: v for k, v in state.items() if not k.startswith("QE.")}, "QE.conv1.weight is missing"),
+        ({**state, "analysis2.0.weight": state["analysis1.0.weight"]}, "more than 2 flow steps"),
+        ({**state, context_mask: torch.ones(5, 5)}, "not the 5x5 type-A"),
+        ({**state, "QE.conv4.weight": torch.zeros(3, 64, 9)}, "not used: QE.conv4.weight"),
+        ({k: v for k, v in state.items() if k != "QE.conv2.bias"}, "not found: qe.mid.bias"),
+    ]:
+        with pytest.raises(WeightFileError, match=message):
+            CONVERTERS["anfic"](changed)
+
+
+def test_a_converted_anfic_codes_a_real_file_that_decodes_exactly(tmp_path, small_rgb):
+    """Through the codec, from a checkpoint nested as the official code saves it (``coder``); the 48x40 crop is
+    replicated to 64x64, as the official evaluation pads (4x4 latent positions for the serial context)."""
+    path = tmp_path / "ANFIC_R1.ckpt"
+    torch.save({"coder": official_state(load_fixture("anfic.pt"))}, path)
+    out = convert_checkpoint("anfic", path, tmp_path / "anfic.pt")
+    assert read_weight_file(out)[1] == {"hyper_filters": [3, 3, 3]}
+    codec = LearnedCodec("anfic", weights=out)
+    data, reconstruction = codec.encode_with_reconstruction(small_rgb, 0)
+    decoded = codec.decode_image(data)
+    assert decoded.matches_encoder and np.array_equal(decoded.rgb, reconstruction)
+
+
+def test_anfic_pads_as_the_official_evaluation():
+    """The official ``Alignment(64)``: the last row and column replicated, right and bottom (invlab's own)."""
+    model = create_model("anfic-mini")
+    x = torch.rand(1, 3, 100, 70)
+    assert torch.equal(model.pad(x), torch.nn.functional.pad(x, (0, 58, 0, 28), mode="replicate"))
+    assert torch.equal(model.crop(model.pad(x), 100, 70), x)

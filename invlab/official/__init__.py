@@ -7,17 +7,18 @@ linear (e.g. a channel order into the next 1x1 convolution), and refuses a check
 or missing. The result is an ordinary weight file: ``invlab encode/decode --weights``, ``load_model(path=...)``.
 
 - :mod:`invlab.official.checkpoint`: reading a checkpoint safely, whatever its nesting; writing the weight file.
-- one module per family (:mod:`invlab.official.invcompress`, :mod:`invlab.official.msinn`), registered in
-  :data:`CONVERTERS`.
+- one module per family (:mod:`invlab.official.invcompress`, :mod:`invlab.official.msinn`,
+  :mod:`invlab.official.anfic`), registered in :data:`CONVERTERS`.
 """
 
 from __future__ import annotations
 
+from invlab.official.anfic import convert_anfic
 from invlab.official.checkpoint import Converted, convert_checkpoint, official_state_dict
 from invlab.official.invcompress import convert_invcompress
 from invlab.official.msinn import convert_msinn
 
 #: family name (as `invlab convert-official` takes it) -> converter of an official state dict
-CONVERTERS = {"invcompress": convert_invcompress, "msinn": convert_msinn}
+CONVERTERS = {"invcompress": convert_invcompress, "msinn": convert_msinn, "anfic": convert_anfic}
 
 __all__ = ["CONVERTERS", "Converted", "convert_checkpoint", "official_state_dict"]

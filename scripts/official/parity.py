@@ -67,12 +67,27 @@ def msinn(name: str) -> list[str]:
     return rows
 
 
+@torch.no_grad()
+def anfic(name: str) -> list[str]:
+    """Latent z2 (before rounding), the likelihoods of round(z2) and of the hyper-latent, the official
+    ``estimate_bpp`` bits, x_hat with QE."""
+    fixture = load_fixture(name)
+    model = _model("anfic", fixture)
+    x = fixture["x"].permute(2, 0, 1)[None].float() / 255
+    latent = float((model._analyse(x, None)[1] - fixture["y"]).abs().max())
+    out = model(x)
+    lik = max(float((out["likelihoods"][k] - v).abs().max()) for k, v in fixture["likelihoods"].items())
+    bits = (sum(_bits(v) for v in out["likelihoods"].values()), sum(fixture["bits"].values()))
+    rec = float((out["x_hat"] - fixture["x_hat"]).abs().max())
+    return [f"| {name} | - | {latent:.1e} | {lik:.1e} | {bits[0]:.2f} / {bits[1]:.2f} | {rec:.1e} |"]
+
+
 def main() -> None:
     print("| fixture | rate | latents, max diff | likelihoods, max diff | estimated bits (invlab / official) | "
           "reconstruction, max diff |")
     print("|---|---|---|---|---|---|")
     for row in [*invcompress("invcompress-N128.pt"), *invcompress("invcompress-N192.pt"),
-                *msinn("msinn-12.pt"), *msinn("msinn-8-postnet.pt")]:
+                *msinn("msinn-12.pt"), *msinn("msinn-8-postnet.pt"), *anfic("anfic.pt")]:
         print(row)
 
 

@@ -1,14 +1,14 @@
 """ANFIC: "Image Compression Using Augmented Normalizing Flows" (Ho, Chan, Peng, Hang, Domański; IEEE OJCAS 2021).
 
-Transform (architectures.md §4.1): two additive augmented-flow steps on the pair (x, z), z starting at 0.
+Transform: two additive augmented-flow steps on the pair (x, z), z starting at 0.
 Encoding runs ``z1 = m1(x)``, ``x1 = x - μ1(z1)``, ``z2 = z1 + m2(x1)``; ``ẑ2 = Q(z2)`` is entropy coded and the
 image residual ``x2 = x1 - μ2(ẑ2)`` is dropped. The decoder assumes ``x2 = 0``: ``x̂1 = μ2(ẑ2)``,
 ``ẑ1 = ẑ2 - m2(x̂1)``, ``x̂ = QE(x̂1 + μ1(ẑ1))``. Training adds ``λ2·mean(x2²)`` as ``out["extra_loss"]``, which is
 what makes that assumption hold.
 
-Entropy model (§4.2): hyperprior on |z2| and a 3-component Gaussian mixture per element. ``context="ar"`` adds
+Entropy model: hyperprior on |z2| and a 3-component Gaussian mixture per element. ``context="ar"`` adds
 the 5x5 autoregressive context, coded serially in raster order (bit-exact; slow, one CDF build per position);
-``context="none"`` is the hyperprior-only variant, the "comparable single-scale" baseline of §6 / §8.4.
+``context="none"`` is the hyperprior-only variant, the "comparable single-scale" baseline MS-ANFIC is compared with.
 
 The family's shared skeleton (:class:`~invlab.models.anf.skeleton.AugmentedFlowCodec`) holds the steps, one
 entropy model per latent level, QE, the one coarse-to-fine walk, the x2 penalty and the stream header; ANFIC is
@@ -19,19 +19,23 @@ Follows the paper / official code (dororojames/ANFIC @00a7acd):
   conv + skip, conv + input skip);
 - m_i = 4 x Conv5x5/2 with GDN after the first three; μ_i = 4 x TConv5x5/2 with IGDN after the first three;
 - the hyperprior as the code implements it: h_a(|z2|) = Conv3x3/1, Conv5x5/2, Conv5x5/2 (ReLU); factorised h
-  (EntropyBottleneck, filters (3,3,3), init scale 10); h_s = TConv5x5/2, TConv5x5/2 (to 1.5 Nh), TConv3x3/1 to
-  2M; 5x5 type-A context M -> 2M; 1x1 parameter net 4M -> W -> W -> 9M (LeakyReLU) giving a K = 3 mixture
-  (scales lower-bounded at 0.11, softmax weights); additive-noise quantisation in training;
-- paper size F = 128, M = 320, Nh = 192, W = 640, QE 64 x 6: 22.66 M parameters, as §4.4 counts.
+  (EntropyBottleneck, init scale 10; the code's filters (3,3,3) with ``hyper_filters``); h_s = TConv5x5/2,
+  TConv5x5/2 (to 1.5 Nh), TConv3x3/1 to 2M; 5x5 type-A context M -> 2M; 1x1 parameter net 4M -> W -> W -> 9M
+  (LeakyReLU) giving a K = 3 mixture (scales lower-bounded at 0.11, softmax weights); additive-noise quantisation
+  in training;
+- paper size F = 128, M = 320, Nh = 192, W = 640, QE 64 x 6: 22.66 M parameters, as the paper counts.
 Inferred / ours:
-- plain convs instead of the RDFT-reparameterised "SignalConv", CompressAI's GDN; rANS instead of torchac;
+- plain convs instead of the RDFT-reparameterised "SignalConv", CompressAI's GDN (both fold exactly into these:
+  :mod:`invlab.official.anfic`); rANS instead of torchac; CompressAI's factorised density with filters (3,3,3,3)
+  by default;
 - mixture symbols are ``round(z2)`` (no mean subtracted, as CompressAI's GaussianMixtureConditional), so the
   reconstruction never depends on the context and the eval-mode forward equals the decoder bit for bit;
-- λ2 = ``x2_weight``·λ·255² with ``x2_weight = 1`` (§8.4's starting point; the paper's λ2 is unknown);
+- λ2 = ``x2_weight``·λ·255² with ``x2_weight = 1`` (our starting point; the paper's λ2 is unknown);
 - training decodes x̂ from the noisy ẑ2 with x2 = 0 (the real decoder's path, with noise for rounding);
-- λ lists: CompressAI's {0.0018 ... 0.0483} for the paper size (the paper's is unknown), §8.1's for the minis.
+- λ lists: CompressAI's {0.0018 ... 0.0483} for the paper size (the paper's is unknown), the common mini list
+  for the minis.
 
-Sizes: ``anfic`` 22.66 M, ``anfic-mini`` 3.00 M (2.995 M; §8.4: 3.00 M), ``anfic-mini-noctx`` 2.50 M (§8.4: ≈2.5 M).
+Sizes: ``anfic`` 22.66 M, ``anfic-mini`` 3.00 M (2.995 M), ``anfic-mini-noctx`` 2.50 M.
 """
 
 from __future__ import annotations
@@ -54,7 +58,11 @@ from invlab.models.anf.skeleton import DEFAULT_LAMBDA, AugmentedFlowCodec
 
 
 class ANFIC(AugmentedFlowCodec):
-    """ANFIC with configurable size and context (defaults: the released paper model, 22.66 M parameters)."""
+    """ANFIC with configurable size and context (defaults: the released paper model, 22.66 M parameters).
+
+    ``hyper_filters``: hidden widths of the hyper-latent's factorised density; invlab's models use CompressAI's
+    (3, 3, 3, 3), the official code (3, 3, 3) (:mod:`invlab.official.anfic` sets it for converted weights).
+    """
 
     decode_bytes_per_pixel = 2000.0  # 1.5x measured by benchmarks/decode_memory.py: anfic-mini 872, -noctx 1295
 
@@ -70,6 +78,7 @@ class ANFIC(AugmentedFlowCodec):
         qe_filters: int = 64,
         qe_blocks: int = 6,
         x2_weight: float = 1.0,
+        hyper_filters: Sequence[int] = (3, 3, 3, 3),
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = PAPER_LAMBDAS,
     ):
@@ -81,7 +90,8 @@ class ANFIC(AugmentedFlowCodec):
             )
             for _ in range(steps)
         ]
-        prior = LevelPrior(latent_channels, hyper_channels, head_width, context=context == "ar", mixtures=mixtures)
+        prior = LevelPrior(latent_channels, hyper_channels, head_width, context=context == "ar", mixtures=mixtures,
+                           hyper_filters=hyper_filters)
         super().__init__(
             flow,
             [prior],

@@ -1,4 +1,4 @@
-"""The entropy model of one ANF latent level (architectures.md §4.2, §5): hyperprior + Gaussian mixture.
+"""The entropy model of one ANF latent level: hyperprior + Gaussian mixture.
 
 Without conditioning, :class:`LevelPrior` is ANFIC's hyperprior step (hyper-analysis on ``|v|``, factorised
 hyper-latent, Gaussian mixture with optional 5x5 autoregressive context); with conditioning it is LSUnit type B
@@ -8,7 +8,7 @@ hyper-latent, Gaussian mixture with optional 5x5 autoregressive context); with c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianMixtureConditional
@@ -47,13 +47,14 @@ class MixtureHead(nn.Module):
 class LevelPrior(nn.Module):
     """Entropy model of one latent level: (conditional) hyperprior + K-Gaussian mixture, optional AR context.
 
-    ANFIC's hyperprior step (§4.2, as its code implements it): ``h = h_a(|v|)``, ``ĥ`` factorised
+    ANFIC's hyperprior step (as its code implements it): ``h = h_a(|v|)``, ``ĥ`` factorised
     (EntropyBottleneck), ``params = h_s(ĥ)``; the mixture head reads ``params`` (and, with ``context=True``, the
     5x5 causal context of ``v̂``). ``h_a``: Conv3x3/1 then ``downsampling`` x Conv5x5/2; ``h_s``: ``downsampling``
     x TConv5x5/2 (the last to 3/2 of the hyper width), then TConv3x3/1 to 2C.
 
-    With ``cond_channels > 0`` this is LSUnit type B (§5): a conditioning tensor (the upsampled coarser level) is
-    concatenated to the input of h_a's first and h_s's last layer.
+    With ``cond_channels > 0`` this is M-ANFIC's LSUnit type B: a conditioning tensor (the upsampled coarser level) is
+    concatenated to the input of h_a's first and h_s's last layer. ``hyper_filters``: the hidden widths of the
+    factorised density of ``ĥ`` (CompressAI's (3, 3, 3, 3); the official ANFIC code's is (3, 3, 3)).
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class LevelPrior(nn.Module):
         context: bool = False,
         mixtures: int = 3,
         activation: Callable[[], nn.Module] = nn.ReLU,
+        hyper_filters: Sequence[int] = (3, 3, 3, 3),
     ):
         super().__init__()
         self.channels, self.mixtures, self.downsampling = channels, mixtures, downsampling
@@ -82,7 +84,7 @@ class LevelPrior(nn.Module):
             h_s += [deconv(c_in, c_out, 5, 2), activation()]
         self.h_s = nn.Sequential(*h_s)
         self.h_s_last = deconv(widths[-1] + cond_channels, 2 * channels, 3, 1)
-        self.entropy_bottleneck = EntropyBottleneck(nh)
+        self.entropy_bottleneck = EntropyBottleneck(nh, filters=tuple(hyper_filters))
         self.context = CausalContextConv2d(channels, 2 * channels, kernel_size=5, padding=2) if context else None
         self.head = MixtureHead((4 if context else 2) * channels, head_width, channels, mixtures)
         self.gaussian_mixture = GaussianMixtureConditional(K=mixtures)
