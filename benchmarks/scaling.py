@@ -9,7 +9,7 @@
    threads (``invlab train``) vs 2 processes x 1 thread (``torchrun --nproc-per-node 2``, DDP over gloo), in
    samples/s over the last ``--train-steps`` - 20 steps (the first 20 warm up).
 
-Run it on an otherwise idle machine: the numbers are what the README's "Beyond one machine" table shows.
+Run it on an otherwise idle machine: the numbers are what docs/training.md reports under its scaling measurements.
 """
 
 from __future__ import annotations

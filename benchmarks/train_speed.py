@@ -8,7 +8,7 @@ Each configuration runs the real :class:`invlab.train.trainer.Trainer` step (for
 backward, clipping, Adam, aux step) on random crops of the folder given by ``--data`` (default: random
 noise images made here, since the network's cost does not depend on the pixels), after ``--warmup`` steps.
 ``--memory-formats contiguous channels_last`` also times each configuration with the model and its batches
-in channels-last layout (the trainer's default is contiguous NCHW). Prints a markdown table (the README's)
+in channels-last layout (the trainer's default is contiguous NCHW). Prints a markdown table (docs/training.md's)
 and, with ``--csv``, writes it.
 """
 

@@ -37,7 +37,7 @@ _EXTERNAL = {
     "train": ("invlab.train.cli", "train a registered model (resumable)"),
     "reencode": ("invlab.eval.reencode", "re-encoding (generation loss) study"),
     "evaluate": ("invlab.eval.evaluate", "Kodak RD of a learned model from real bitstreams"),
-    "report": ("invlab.eval.report", "regenerate the README results table from results/"),
+    "report": ("invlab.eval.report", "regenerate the results table (docs/results.md) from results/"),
     "masks": ("invlab.widgets.masks", "figures of the masks M-ANFIC / MS-ANFIC choose (where bits go, per level)"),
     "convert-official": ("invlab.official.cli", "a seed paper's official checkpoint as an invlab weight file"),
 }

@@ -1,6 +1,6 @@
 """Fuzzing the decoder (and the encoder's image reader) as a hostile sender would.
 
-    python -m invlab.fuzz --cases 10000            # the full run (figures in the README)
+    python -m invlab.fuzz --cases 10000            # the full run (figures in docs/file-format.md)
     python -m invlab.fuzz --cases 200 --json out.json
 
 Every case is a crafted file: a real invlab file of one model family (untrained weights, or "fake-trained"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start (or continue) a model's CPU training in the background with the CPU recipe (README "Training").
+# Start (or continue) a model's CPU training in the background with the CPU recipe (docs/training.md).
 #
 #   bash scripts/train_cpu.sh MODEL MINUTES [extra invlab train options]
 #   bash scripts/train_cpu.sh msinn-mini 140
@@ -26,8 +26,8 @@ shift 2
 DATA=${DATA:-../shared/data/train}
 VAL=${VAL:-../shared/data/val}
 THREADS=${THREADS:-2}
-LR=${LR:-5e-4}  # the peak LR (README "Training": 1e-3 for new runs from scratch, 5e-4 for warm continuations)
-PRECISION=${PRECISION:-auto}  # bf16 where the CPU computes it (AVX-512 bf16 / AMX), else fp32 (README "Training")
+LR=${LR:-5e-4}  # the peak LR (docs/training.md: 1e-3 for new runs from scratch, 5e-4 for warm continuations)
+PRECISION=${PRECISION:-auto}  # bf16 where the CPU computes it (AVX-512 bf16 / AMX), else fp32 (docs/training.md)
 index=""
 init_from=""
 own_start=0  # the options name their own start (--init-from): no warm continuation from the committed weights

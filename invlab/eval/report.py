@@ -1,6 +1,6 @@
-"""Regenerate the README results table, and the training targets checked on it, from results/<dataset>/.
+"""Regenerate the results table (docs/results.md), and the training targets checked on it, from results/<dataset>/.
 
-``invlab report`` prints the markdown; ``invlab report --write README.md`` replaces the text between
+``invlab report`` prints the markdown; ``invlab report --write docs/results.md`` replaces the text between
 ``<!-- results:start -->`` and ``<!-- results:end -->`` in that file, and the targets table between
 ``<!-- targets:start -->`` and ``<!-- targets:end -->`` where the file has those markers (nothing else).
 """
@@ -85,7 +85,7 @@ def replace_block(text: str, block: str, start: str = START, end: str = END) -> 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="results", help="folder with one sub-folder per data set")
     parser.add_argument("--anchor", default="vtm", help="anchor of the BD columns")
-    parser.add_argument("--write", metavar="README", help="replace the marked block in this file")
+    parser.add_argument("--write", metavar="FILE", help="replace the marked blocks in this file (docs/results.md)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -178,7 +178,10 @@ def save_image(path: str | Path, data: ImageData, overwrite: bool = False) -> No
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """(H,W,3) uint8 -> (1,3,H,W) float32 in [0,1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    arr = np.ascontiguousarray(rgb)
+    if not arr.flags.writeable:  # e.g. np.asarray of a PIL image: torch warns about sharing read-only memory
+        arr = arr.copy()
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
