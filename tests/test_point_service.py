@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from invlab.codecs.base import Codec
+from invlab.rates import RateSpace
 from invlab.widgets.point_service import LRU, WORKER_NAME, PointRequest, PointService
 
 RGB = np.full((16, 16, 3), 128, np.uint8)
@@ -59,7 +60,7 @@ class FakeClassical(Codec):
     """0.1 bpp per quality step; decodes to the image itself."""
 
     name = "fake"
-    rates = (1, 50)
+    rate_space = RateSpace("quality", 1, 50, 25, integer=True, sweep=(1.0, 25.0, 50.0))
 
     def __init__(self):
         self.calls = 0

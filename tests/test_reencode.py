@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.search import rate_for_bpp
 from invlab.eval.reencode import (
     UNTRAINED,
     describe_estimate,
@@ -17,7 +19,6 @@ from invlab.eval.reencode import (
     estimate_study,
     first_bpp,
     open_codec,
-    rate_for_bpp,
     reencode_study,
     run_study,
     summarise,
@@ -210,22 +211,23 @@ def test_rate_for_bpp_finds_the_nearest_setting_in_every_kind_of_rate_space(smal
     jpeg = get_codec("jpeg")
     every = {q: first_bpp(jpeg, small_rgb, q) for q in range(1, 101)}
     target = float(np.median(list(every.values())))
-    rate, value = rate_for_bpp(jpeg, small_rgb, target)
+    rate, value, _ = astuple(rate_for_bpp(jpeg, small_rgb, target))
     assert abs(value - target) == pytest.approx(min(abs(v - target) for v in every.values()))  # a whole quality
     pixels = small_rgb.shape[0] * small_rgb.shape[1]
     qp = RateSpace("QP", 0, 51, 30, integer=True, sweep=(40.0, 30.0, 20.0))  # higher QP = fewer bits
     codec = _BytesCodec(qp, lambda r: pixels * 4 / (r + 1))
     codec.higher_is_fewer_bits = True
-    rate, value = rate_for_bpp(codec, small_rgb, 1.0)
+    rate, value, _ = astuple(rate_for_bpp(codec, small_rgb, 1.0))
     assert rate == 31 and codec.encodes <= 10  # 8*4/(r+1) = 1 at r = 31
-    assert rate_for_bpp(codec, small_rgb, 1000.0)[0] == 0  # beyond the range: the nearer end, exactly
+    assert rate_for_bpp(codec, small_rgb, 1000.0).rate == 0  # beyond the range: the nearer end, exactly
     with pytest.raises(ValueError, match="positive"):
         rate_for_bpp(codec, small_rgb, 0.0)
     flow = _BytesCodec(anchor_space(8), lambda r: pixels * (0.1 + 0.2 * r) / 8)
-    rate, value = rate_for_bpp(flow, small_rgb, 0.8)
+    rate, value, _ = astuple(rate_for_bpp(flow, small_rgb, 0.8))
     assert abs(value / 0.8 - 1) <= 0.02 and rate == pytest.approx(3.5, abs=0.05)
     files = _BytesCodec(weight_index_space([0, 1, 2, 3]), lambda r: pixels * (r + 1) / 8)
-    assert rate_for_bpp(files, small_rgb, 2.2) == (1.0, 2.0) and files.encodes == 4
+    match = rate_for_bpp(files, small_rgb, 2.2)
+    assert (match.rate, match.bpp) == (1.0, 2.0) and files.encodes == 4
 
 
 def test_study_at_matched_bpp_records_the_target(small_rgb):

@@ -16,9 +16,11 @@ import torch
 from PIL import Image
 
 from invlab.codecs.base import Codec
+from invlab.codecs.search import rate_for_bpp
 from invlab.io.images import ImageData
+from invlab.rates import RateSpace
 from invlab.widgets import rate_figure, render, scales, sources, teaching
-from invlab.widgets.measure import Zoom, error_map, match_bpp, quality
+from invlab.widgets.measure import Zoom, error_map, quality
 from invlab.widgets.point_service import ClassicalPoint
 from invlab.widgets.rate_control import RateControlApp, zoom_title
 
@@ -49,7 +51,7 @@ class FakeCodec(Codec):
     """bpp grows by 0.1 per quality step (or shrinks, QP-like); the payload is just bytes."""
 
     name = "fake"
-    rates = (1, 50)
+    rate_space = RateSpace("quality", 1, 50, 25, integer=True, sweep=(1.0, 25.0, 50.0))
 
     def __init__(self, qp_like: bool = False):
         self.higher_is_fewer_bits = qp_like
@@ -65,14 +67,24 @@ class FakeCodec(Codec):
 
 
 @pytest.mark.parametrize("qp_like", [False, True])
-def test_match_bpp_finds_the_closest_setting(qp_like):
+def test_the_bpp_search_finds_the_closest_setting(qp_like):
     rgb = np.zeros((80, 80, 3), np.uint8)
     codec = FakeCodec(qp_like)
-    match = match_bpp(codec, rgb, 2.04)
+    match = rate_for_bpp(codec, rgb, 2.04)
     assert match.bpp == pytest.approx(2.0, abs=0.01)
     assert match.rate == (31 if qp_like else 20)
-    assert codec.calls <= 8  # a binary search, not a sweep
-    assert match_bpp(FakeCodec(qp_like), rgb, 99.0).bpp == pytest.approx(5.0, abs=0.01)  # end of the range
+    assert codec.calls <= 9  # a binary search, not a sweep
+    assert rate_for_bpp(FakeCodec(qp_like), rgb, 99.0).bpp == pytest.approx(5.0, abs=0.01)  # end of the range
+
+
+def test_the_slider_reaches_every_classical_setting(small_rgb):
+    """One search over the whole rate space: JPEG's top qualities are reachable (the slider's old search
+    stopped at the default sweep's ends)."""
+    from invlab.codecs.registry import get_codec
+
+    jpeg = get_codec("jpeg")
+    bpp95 = 8 * len(jpeg.encode(small_rgb, 95)) / (small_rgb.shape[0] * small_rgb.shape[1])
+    assert rate_for_bpp(jpeg, small_rgb, bpp95).rate == 95
 
 
 def test_quality_error_map_zoom_render(small_rgb):

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.search import rate_for_bpp
 from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
 from invlab.io.images import load_image
@@ -113,43 +114,6 @@ def default_rate(codec: Codec) -> float:
 def first_bpp(codec: Codec, rgb: np.ndarray, rate: float) -> float:
     """bpp of one real file of ``rgb`` at ``rate`` (the first generation's)."""
     return bpp(len(codec.encode(np.ascontiguousarray(rgb, dtype=np.uint8), rate)), *rgb.shape[:2])
-
-
-def rate_for_bpp(codec: Codec, rgb: np.ndarray, target: float, tolerance: float = 0.01,
-                 max_encodes: int = 16) -> tuple[float, float]:
-    """The rate setting whose first generation of ``rgb`` lands nearest ``target`` bpp, and that bpp.
-
-    Real encodes, searched by bisection along the codec's rate space: every setting of a weight-index family;
-    otherwise both ends first (a target beyond them gets the nearer end), then halving the interval — whole
-    numbers for a quality or QP (``higher_is_fewer_bits`` gives the direction), a real rate for a variable-rate
-    model, stopping within ``tolerance`` (relative) of the target. At most ``max_encodes`` encodes; the
-    nearest setting tried wins (the codec need not be exactly monotone). The re-encoding study compares codecs
-    at matched starting bpp with it."""
-    if not (math.isfinite(target) and target > 0):
-        raise ValueError(f"the target bpp must be a positive number, not {target}")
-    space = codec.rate_space
-    tried: dict[float, float] = {}
-
-    def at(rate: float) -> float:
-        if rate not in tried:
-            tried[rate] = first_bpp(codec, rgb, rate)
-        return tried[rate]
-
-    if space.choices is not None:
-        for rate in space.choices:
-            at(float(rate))
-    else:
-        fewer, more = (space.high, space.low) if codec.higher_is_fewer_bits else (space.low, space.high)
-        inside = at(fewer) < target < at(more)
-        while inside and len(tried) < max_encodes and abs(more - fewer) > (1 if space.integer else 0):
-            middle = (fewer + more) / 2
-            middle = float(math.floor(middle)) if space.integer else middle
-            value = at(middle)
-            if not space.integer and abs(value / target - 1) <= tolerance:
-                break
-            fewer, more = (middle, more) if value < target else (fewer, middle)
-    rate = min(tried, key=lambda r: (abs(tried[r] - target), r))
-    return rate, tried[rate]
 
 
 def time_generation(codec: Codec, rgb: np.ndarray, rate: float) -> float:
@@ -253,7 +217,7 @@ def _one_study(codec: Codec, label: str, name: str, image_name: str, rgb: np.nda
                ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One codec on one image: its per-generation rows and its summary row (see :func:`run_study`)."""
     if rate is None:
-        rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp)[0]
+        rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp).rate
     df = reencode_study(codec, rgb, rate, generations, on_generation=on_generation)
     matched = {} if match_bpp is None else {"target_bpp": match_bpp}
     summary = {"codec": name, "label": label, "training": training_of(codec, rate), "image": image_name,

@@ -5,13 +5,11 @@ PSNR and MS-SSIM are on 8-bit RGB; bpp always comes from real bytes (file size x
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from invlab import metrics
-from invlab.codecs.base import Codec
 
 
 def bpp(data: bytes, rgb: np.ndarray) -> float:
@@ -46,38 +44,3 @@ class Zoom:
         """The window, enlarged ``scale`` times with nearest-neighbour (pixels stay visible)."""
         win = rgb[self.top : self.top + self.size, self.left : self.left + self.size]
         return np.ascontiguousarray(win.repeat(scale, axis=0).repeat(scale, axis=1))
-
-
-@dataclass(frozen=True)
-class Match:
-    """A classical codec's setting whose real file size comes closest to a target bpp."""
-
-    rate: float
-    bpp: float
-    data: bytes
-
-
-def match_bpp(codec: Codec, rgb: np.ndarray, target_bpp: float,
-              encode: Callable[[float], bytes] | None = None) -> Match:
-    """Binary-search ``codec``'s integer knob (quality or QP) for the real bpp closest to ``target_bpp``.
-
-    Assumes bpp is monotone in the knob. ``encode`` (default ``codec.encode(rgb, q)``) lets the caller
-    memoise encodes across searches.
-    """
-    encode = encode or (lambda q: codec.encode(rgb, q))
-    settings = list(range(int(min(codec.rates)), int(max(codec.rates)) + 1))
-    if codec.higher_is_fewer_bits:
-        settings.reverse()  # now ordered from fewest to most bits
-    files: dict[int, bytes] = {}
-
-    def size(i: int) -> float:
-        if i not in files:
-            files[i] = encode(float(settings[i]))
-        return bpp(files[i], rgb)
-
-    lo, hi = 0, len(settings) - 1
-    while lo < hi:  # first setting whose bpp reaches the target
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if size(mid) >= target_bpp else (mid + 1, hi)
-    best = min({lo, max(lo - 1, 0)}, key=lambda i: abs(size(i) - target_bpp))
-    return Match(float(settings[best]), size(best), files[best])

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from invlab.codecs.base import Codec
+from invlab.codecs.search import rate_for_bpp
 from invlab.widgets import sources
-from invlab.widgets.measure import bpp, match_bpp, quality
+from invlab.widgets.measure import bpp, quality
 
 NO_CLASSICAL = "none"
 REACH_TOLERANCE = 0.1  # a classical file within 10 % of the learned bpp counts as "equal bpp"
@@ -271,7 +272,7 @@ class PointService:
                     self._classical_files.put(key, data)
             return data
 
-        match = match_bpp(codec, rgb, target_bpp, encode)
+        match = rate_for_bpp(codec, rgb, target_bpp, encode=encode)
         decoded = codec.decode(match.data)
         return ClassicalPoint(request.classical, match.rate, match.bpp, quality(rgb, decoded)["psnr"], decoded,
                               target_bpp)
