@@ -15,7 +15,6 @@ Every user error ends in one line on stderr, ``invlab: error: ...``, and exit st
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import os
 import sys
@@ -79,20 +78,14 @@ def _model_names() -> list[str]:
 
 
 def _check_codec_name(name: str) -> str:
-    """``"classical"`` or ``"learned"``; a name that is neither is refused with the known names."""
-    from invlab.models.registry import is_model
+    """``"classical"``, ``"compressai"`` or ``"learned"``; any other name is refused with the known names."""
+    from invlab.codecs.registry import codec_kind
+    from invlab.errors import UnknownCodecError
 
-    if classical_rate_space(name) is not None:
-        return "classical"
-    if name.startswith("compressai:"):
-        return "compressai"
-    if is_model(name):
-        return "learned"
-    known = [*CLASSICAL_RATES, *_model_names()]
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise CliError(f"unknown model or codec {name!r}; {hint}classical codecs: {', '.join(CLASSICAL_RATES)}; "
-                   f"learned models: {', '.join(_model_names())} (see `invlab models`)")
+    try:
+        return codec_kind(name)
+    except UnknownCodecError as err:
+        raise CliError(str(err)) from None
 
 
 def _fmt(value: float) -> str:
@@ -118,7 +111,7 @@ def _learned_codec(name: str, untrained: bool, weights: str | Path | None = None
     ``compressai:ARCH`` (``weights``: its checkpoint)."""
     from invlab.codecs.learned import LearnedCodec
 
-    if name.startswith("compressai:"):
+    if _check_codec_name(name) == "compressai":
         from invlab.codecs.compressai_ckpt import compressai_codec
 
         return compressai_codec(name, weights)
@@ -244,11 +237,14 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         image = _decode_classical(header, codec)
         by = f"{header.model} ({classical_rate_space(header.model).label} {_fmt(header.rate)})"
     else:
-        from invlab.models.registry import is_model
+        from invlab.codecs.registry import codec_kind
+        from invlab.errors import UnknownCodecError
 
-        if not is_model(header.model) and not header.model.startswith("compressai:"):
-            raise CliError(f"{source} was made by model {header.model!r}, which this invlab does not know "
-                           f"(see `invlab models`)")
+        try:
+            codec_kind(header.model)
+        except UnknownCodecError:
+            raise CliError(f"{source} was made by model {header.model[:64]!r}, which this invlab does not know "
+                           f"(see `invlab models`)") from None
         try:
             codec = _learned_codec(header.model, args.untrained, args.weights)
         except MissingWeightsError as err:

@@ -35,6 +35,10 @@ class UnknownModelError(InvlabError):
     """No model is registered under the requested name."""
 
 
+class UnknownCodecError(InvlabError):
+    """No classical codec, registered model or ``compressai:`` architecture goes by the requested name."""
+
+
 class MissingWeightsError(InvlabError):
     """A model was asked for with trained weights, but none are shipped in ``weights/``."""
 

@@ -182,7 +182,7 @@ def test_classical_rate_space_table_matches_the_codec_classes():
     from invlab.codecs.classical import CLASSICAL_CODECS, VVC
 
     assert list(CLASSICAL_RATES) == list(CLASSICAL_CODECS)
-    assert VVC_PRESETS == VVC.PRESETS
+    assert all(VVC(preset).name.removeprefix("vvc-") in (preset, "vvc") for preset in VVC_PRESETS)  # one list
     for name, knob in CLASSICAL_RATES.items():
         codec = CLASSICAL_CODECS[name]
         assert codec.rate_space is knob, name
@@ -190,6 +190,18 @@ def test_classical_rate_space_table_matches_the_codec_classes():
         ordered = sorted(knob.sweep, reverse=codec.higher_is_fewer_bits)
         assert list(knob.sweep) == ordered, name  # the sweep runs from fewest to most bits
     assert classical_rate_space("vvc-slower") is CLASSICAL_RATES["vvc"] and classical_rate_space("vvc-bogus") is None
+
+
+def test_one_table_says_what_a_codec_name_names():
+    """The CLI, get_codec and rate_space_of read codec names through one function."""
+    from invlab.codecs.registry import codec_kind, get_codec, rate_space_of
+    from invlab.errors import UnknownCodecError
+
+    assert [codec_kind(n) for n in ("jpeg", "vvc-slow", "compressai:mbt2018-mean@x.pth", "tiny-flow")] == [
+        "classical", "classical", "compressai", "learned"]
+    for call in (codec_kind, get_codec, rate_space_of):
+        with pytest.raises(UnknownCodecError, match="did you mean 'jpeg'"):
+            call("jpgg")
 
 
 # ---------------------------------------------------------------------- classical codecs through the CLI

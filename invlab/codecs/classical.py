@@ -23,7 +23,7 @@ import torch
 from compressai.transforms.functional import rgb2ycbcr, ycbcr2rgb, yuv_420_to_444, yuv_444_to_420
 
 from invlab.codecs.base import Codec
-from invlab.codecs.registry import CLASSICAL_RATES
+from invlab.codecs.registry import CLASSICAL_RATES, VVC_PRESETS
 from invlab.errors import CorruptBitstreamError
 
 av.logging.set_level(av.logging.ERROR)
@@ -167,11 +167,9 @@ class VVC(Codec):
     higher_is_fewer_bits = True
     _CROP_MARK = b"\xff"  # a raw Annex-B stream starts with a 0x00 start code, never 0xFF
 
-    PRESETS = ("faster", "fast", "medium", "slow", "slower")
-
     def __init__(self, preset: str = "medium"):
-        if preset not in self.PRESETS:
-            raise ValueError(f"unknown vvenc preset {preset!r}; one of {', '.join(self.PRESETS)}")
+        if preset not in VVC_PRESETS:
+            raise ValueError(f"unknown vvenc preset {preset!r}; one of {', '.join(VVC_PRESETS)}")
         self.preset = preset
         self.name = "vvc" if preset == "medium" else f"vvc-{preset}"
         self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()

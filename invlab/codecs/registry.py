@@ -6,9 +6,10 @@ libraries (the CLI's help and checks read it; the codec classes take theirs from
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
-from invlab.errors import InvlabError
+from invlab.errors import UnknownCodecError
 from invlab.rates import RateSpace, weight_index_space
 
 if TYPE_CHECKING:
@@ -53,13 +54,37 @@ def classical_rate_space(name: str) -> RateSpace | None:
     return None
 
 
+#: the prefix of a CompressAI architecture coded with a user's checkpoint: ``compressai:ARCH@PATH``
+COMPRESSAI_PREFIX = "compressai:"
+
+
+def codec_kind(name: str) -> str:
+    """What a codec name names: ``"classical"`` (``jpeg``, ..., ``vvc-<preset>``), ``"compressai"``
+    (``compressai:ARCH[@CHECKPOINT]``) or ``"learned"`` (a registered model); an unknown name raises
+    :class:`~invlab.errors.UnknownCodecError`, naming the closest known one."""
+    if classical_rate_space(name) is not None:
+        return "classical"
+    if name.startswith(COMPRESSAI_PREFIX):
+        return "compressai"
+    from invlab.models.registry import is_model
+
+    if is_model(name):
+        return "learned"
+    known = list_codecs()
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = name if len(name) <= 64 else f"{name[:60]}..."
+    raise UnknownCodecError(f"unknown model or codec {shown!r}; {hint}classical codecs: {', '.join(CLASSICAL_RATES)}; "
+                            f"learned models: {', '.join(known[len(CLASSICAL_RATES):])} (see `invlab models`)")
+
+
 def rate_space_of(name: str, pretrained: bool = True) -> RateSpace:
     """What ``rate`` means for a codec name, without loading it: a classical knob, a variable-rate model's
     anchor range, or the weight indices a fixed-rate family ships (one set of weights when untrained)."""
-    space = classical_rate_space(name)
-    if space is not None:
-        return space
-    if name.startswith("compressai:"):  # a user's CompressAI checkpoint: one network, one rate
+    kind = codec_kind(name)
+    if kind == "classical":
+        return classical_rate_space(name)
+    if kind == "compressai":  # a user's CompressAI checkpoint: one network, one rate
         return weight_index_space([0])
     from invlab.models import get_spec
     from invlab.weights import rate_indices, ships_per_rate
@@ -81,20 +106,17 @@ def get_codec(name: str, pretrained: bool = True) -> Codec:
 
     ``pretrained=False`` gives learned codecs their untrained weights (no weight file needed).
     """
-    if name in CLASSICAL_RATES or name.startswith("vvc-"):
+    kind = codec_kind(name)
+    if kind == "classical":
         from invlab.codecs.classical import CLASSICAL_CODECS, VVC
 
         if name in CLASSICAL_CODECS:
             return CLASSICAL_CODECS[name]()
         return VVC(preset=name.removeprefix("vvc-"))
-    from invlab.codecs.learned import learned_codec
-    from invlab.models import list_models
-
-    if name.startswith("compressai:"):  # a CompressAI architecture with a user's checkpoint: compressai:ARCH@PATH
+    if kind == "compressai":  # a CompressAI architecture with a user's checkpoint: compressai:ARCH@PATH
         from invlab.codecs.compressai_ckpt import compressai_codec
 
         return compressai_codec(name)
+    from invlab.codecs.learned import learned_codec
 
-    if name not in list_models():
-        raise InvlabError(f"unknown codec {name!r}; known: {', '.join(list_codecs())}")
     return learned_codec(name, pretrained)
