@@ -17,7 +17,7 @@ from invlab.codecs.learned import LearnedCodec
 from invlab.errors import BitstreamError, ModelMismatchError
 from invlab.io.images import crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models import count_parameters, create_model, list_models
-from invlab.models.anf.layers import LSUnitAnalysis
+from invlab.models.anf.blocks import LSUnitAnalysis
 from invlab.models.anf.quadtree import (
     level_masks,
     pack_depth_map,

@@ -14,7 +14,7 @@ from invlab.errors import ModelMismatchError
 from invlab.flows import DoubleAffineCoupling
 from invlab.io.images import crop, pad_to_multiple, to_tensor, to_uint8
 from invlab.models import count_parameters, create_model
-from invlab.models.invcompress.layers import GroupAverage, GroupTile
+from invlab.models.invcompress.blocks import GroupAverage, GroupTile
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ from invlab.codecs.search import rate_for_bpp
 from invlab.io.images import ImageData
 from invlab.rates import RateSpace
 from invlab.widgets import rate_figure, render, scales, sources, teaching
-from invlab.widgets.measure import Zoom, error_map, quality
 from invlab.widgets.point_service import ClassicalPoint
 from invlab.widgets.rate_control import RateControlApp, zoom_title
+from invlab.widgets.readout import Zoom, error_map, quality
 
 
 # ---------------------------------------------------------------------- sources

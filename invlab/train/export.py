@@ -27,7 +27,7 @@ from invlab.datasets import list_images
 from invlab.eval.measure import learned_extras, measure
 from invlab.io.images import load_image
 from invlab.models import count_parameters, create_model, get_spec
-from invlab.train.evaluate import evaluate_on_dataset
+from invlab.train.kodak_check import evaluate_on_dataset
 from invlab.train.trainer import read_checkpoint
 from invlab.weights import REPO_ROOT, cpu_hours_of, gpu_budget, on_gpu, weights_path
 

@@ -26,7 +26,7 @@ import pandas as pd
 from invlab.codecs.base import Codec
 from invlab.codecs.search import rate_for_bpp
 from invlab.widgets import sources
-from invlab.widgets.measure import bpp, quality
+from invlab.widgets.readout import bpp, quality
 
 NO_CLASSICAL = "none"
 REACH_TOLERANCE = 0.1  # a classical file within 10 % of the learned bpp counts as "equal bpp"

@@ -39,8 +39,8 @@ import pandas as pd
 from invlab.codecs.learned import LearnedCodec
 from invlab.eval.anchors import load_anchor
 from invlab.widgets import rate_benchmark, rate_figure, render, sources
-from invlab.widgets.measure import Zoom, error_map
 from invlab.widgets.point_service import NO_CLASSICAL, ClassicalPoint, CodedPoint, Point, PointRequest, PointService
+from invlab.widgets.readout import Zoom, error_map
 
 ERROR_VMAX = 32.0  # error maps saturate at 32 grey levels
 UPLOAD_PREFIX = "upload: "

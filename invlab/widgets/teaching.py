@@ -25,7 +25,7 @@ from invlab.flows.units import conv_conditioner
 from invlab.io.images import to_tensor, to_uint8
 from invlab.models.base import InvlabModel
 from invlab.widgets import render
-from invlab.widgets.measure import error_map
+from invlab.widgets.readout import error_map
 
 
 def random_coupling(channels: int = 12, hidden: int = 32, seed: int = 0) -> AffineCoupling:

@@ -5,7 +5,7 @@
 - :mod:`~invlab.models.anf.anfic`: ANFIC and its factories (``anfic``, ``anfic-mini``, ``anfic-mini-noctx``);
 - :mod:`~invlab.models.anf.manfic`: M-ANFIC and MS-ANFIC on quadtree-masked multi-scale latents
   (``manfic-mini``, ``msanfic-mini``);
-- :mod:`~invlab.models.anf.layers`: conv stacks, the augmented flow step, QE, the latent split network;
+- :mod:`~invlab.models.anf.blocks`: conv stacks, the augmented flow step, QE, the latent split network;
 - :mod:`~invlab.models.anf.priors`: the entropy model of one latent level (hyperprior + Gaussian mixture);
 - :mod:`~invlab.models.anf.quadtree`: depth maps, level masks and the mask stream format.
 

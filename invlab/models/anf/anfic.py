@@ -47,7 +47,7 @@ import torch
 
 from invlab.errors import ModelMismatchError
 from invlab.models.anf import CONTEXTS, MINI_LAMBDAS, PAPER_LAMBDAS
-from invlab.models.anf.layers import (
+from invlab.models.anf.blocks import (
     AdditiveAutoencodingStep,
     QualityEnhancement,
     analysis_transform,

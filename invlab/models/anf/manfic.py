@@ -52,7 +52,7 @@ from torch import nn
 
 from invlab.errors import BitstreamError, ModelMismatchError
 from invlab.models.anf import MINI_LAMBDAS
-from invlab.models.anf.layers import (
+from invlab.models.anf.blocks import (
     AdditiveAutoencodingStep,
     Latent,
     LatentSplit,

@@ -28,7 +28,7 @@ from invlab.entropy.mixture import (
 )
 from invlab.errors import BitstreamError
 from invlab.io.images import MAX_PIXELS
-from invlab.models.anf.layers import AdditiveAutoencodingStep, Latent
+from invlab.models.anf.blocks import AdditiveAutoencodingStep, Latent
 from invlab.models.anf.priors import LevelPrior
 from invlab.models.base import InvlabModel, eval_mode
 

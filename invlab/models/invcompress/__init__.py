@@ -39,4 +39,4 @@ MODELS = (
 
 
 def __getattr__(name: str):
-    return lazy_attribute(__name__, name, ("model", "layers"))
+    return lazy_attribute(__name__, name, ("model", "blocks"))

@@ -42,7 +42,7 @@ from invlab.errors import ModelMismatchError
 from invlab.flows import InvertibleSequence
 from invlab.models.base import InvlabModel
 from invlab.models.invcompress import CONTEXTS, MINI_LAMBDAS, PAPER_LAMBDAS
-from invlab.models.invcompress.layers import (
+from invlab.models.invcompress.blocks import (
     FeatureEnhancement,
     channel_squeeze,
     entropy_parameters,
