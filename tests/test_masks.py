@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from invlab.errors import MissingWeightsError
+from invlab.errors import MissingWeightsError, NoLevelsViewError
 from invlab.weights import has_weights, load_model
 from invlab.widgets import masks, scales, sources
 
@@ -98,7 +98,7 @@ def test_latents_and_bits_of_the_anfic_family(models, crop):
 
 def test_models_without_levels_say_so(crop):
     tiny = sources.open_learned("tiny-flow").model(0.0)
-    with pytest.raises(scales.NoLevelsViewError, match="no quadtree masks"):
+    with pytest.raises(NoLevelsViewError, match="no quadtree masks"):
         masks.mask_figure(tiny, crop)
 
     from invlab.models.base import InvlabModel
@@ -106,7 +106,7 @@ def test_models_without_levels_say_so(crop):
     class NoLevels(InvlabModel):
         pad_multiple = 4
 
-    with pytest.raises(scales.NoLevelsViewError, match="NoLevels exposes no per-scale latents"):
+    with pytest.raises(NoLevelsViewError, match="NoLevels exposes no per-scale latents"):
         scales.latents(NoLevels(), torch.zeros(1, 3, 8, 8))
 
 

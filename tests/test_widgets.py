@@ -368,14 +368,16 @@ def test_bits_maps_match_the_likelihoods(tiny, small_rgb):
         assert m.sum() == pytest.approx(float(-torch.log2(lk[name].double()).sum()), rel=1e-6)
 
 
-def test_latent_bits_map_protocol_is_used_when_present(tiny, small_rgb):
-    class WithMaps(torch.nn.Module):
-        pad_multiple, check_rate = 4, staticmethod(float)
+def test_the_widget_sums_what_the_model_contract_gives(tiny, small_rgb):
+    from invlab.models.base import InvlabModel
 
-        def latent_bits_map(self, x, rate):
-            return [torch.ones(1, 3, 4, 4), torch.full((2, 2), rate)]
+    class WithMaps(InvlabModel):
+        pad_multiple, variable_rate = 4, True
 
-    maps = scales.bits_maps(WithMaps(), torch.zeros(1, 3, 8, 8), 2.0)
+        def scale_bits(self, x, rate):
+            return {"y1": torch.ones(1, 3, 4, 4), "y2": torch.full((2, 2), rate)}
+
+    maps = scales.bits_maps(WithMaps(lambdas=(0.001, 0.002, 0.003)), torch.zeros(1, 3, 8, 8), 2.0)
     assert {k: float(v.sum()) for k, v in maps.items()} == {"y1": 48.0, "y2": 8.0}
 
 

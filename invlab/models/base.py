@@ -29,6 +29,7 @@ from compressai.models import CompressionModel
 from torch import nn
 
 from invlab.entropy.rans import use_invlab_coder
+from invlab.errors import NoLevelsViewError
 from invlab.models.registry import FIXED_RATE_LAMBDAS  # noqa: F401  (re-exported: the families' default λs)
 from invlab.rates import RateSpace, anchor_space, weight_index_space
 
@@ -158,6 +159,26 @@ class InvlabModel(CompressionModel):
             loss = loss + out["extra_loss"]
         mse = mse_b.mean()
         return {"loss": loss, "bpp": bpp, "mse": mse, "psnr": -10 * torch.log10(mse.clamp_min(1e-10))}
+
+    # ------------------------------------------------------------------ per-scale views (the workbench)
+    def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The latents by name, fine to coarse (batch 1). A model with per-scale latents overrides this."""
+        raise NoLevelsViewError(
+            f"{self.registry_name or type(self).__name__} exposes no per-scale latents; notebook 02 shows them for "
+            "msinn, tiny-flow and the ANFIC family")
+
+    def mask_view(self, x: torch.Tensor, rate: float | None = None) -> Any:
+        """The quadtree masks a multi-scale model chose for ``x`` and their estimated bits (M-ANFIC / MS-ANFIC)."""
+        raise NoLevelsViewError(f"{self.registry_name or type(self).__name__} has no quadtree masks: only M-ANFIC / "
+                                "MS-ANFIC (manfic-mini, msanfic-mini) do")
+
+    @torch.no_grad()
+    def scale_bits(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
+        """Estimated bits per latent position by name, ``-log2 p`` of shape (..., h, w), fine to coarse (eval mode,
+        batch 1). By default the likelihoods of the eval-mode forward; a model may say more (hyper-latents)."""
+        with eval_mode(self):
+            out = self(x, rate=torch.tensor([float(rate)], device=x.device))
+        return {name: -torch.log2(lk) for name, lk in out["likelihoods"].items()}
 
     def init_for_inference(self) -> None:
         """Make an untrained model usable for coding (e.g. mark ActNorm initialised). Override if needed."""

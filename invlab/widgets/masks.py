@@ -29,7 +29,7 @@ from invlab.models.anf.manfic import MaskView
 from invlab.models.base import InvlabModel
 from invlab.weights import load_model
 from invlab.widgets import render
-from invlab.widgets.scales import NoLevelsViewError, model_input, name_of
+from invlab.widgets.scales import model_input, name_of
 from invlab.widgets.sources import UNTRAINED_BANNER, load_rgb
 
 #: one colour per latent level, fine (v1) to coarse
@@ -73,11 +73,8 @@ def is_trained(model: InvlabModel) -> bool:
 
 
 def mask_view(model: InvlabModel, rgb: np.ndarray, rate: float | None = None) -> MaskView:
-    """The RD-searched masks and estimated bits of ``rgb`` (padded to the model's multiple)."""
-    if not hasattr(model, "mask_view"):
-        raise NoLevelsViewError(
-            f"{name_of(model)} has no quadtree masks: only M-ANFIC / MS-ANFIC (manfic-mini, msanfic-mini) do"
-        )
+    """The RD-searched masks and estimated bits of ``rgb`` (padded to the model's multiple); a model without
+    quadtree masks raises :class:`~invlab.errors.NoLevelsViewError`."""
     return model.mask_view(model_input(model, rgb), rate)
 
 

@@ -1,13 +1,10 @@
-"""Per-scale latents and their bits (notebook 02), for any model through a small protocol.
+"""Per-scale latents and their bits (notebook 02), for any model through the model contract.
 
-- latents: ``model.flow(x)`` (a :class:`~invlab.flows.MultiScaleFlow`: y1 fine ... yL coarse); for the ANFIC
-  family (no flow; ``level_names``), the decoded levels the encoder codes, ``model.compress(x)["y_hat"]``:
-  ``y`` (ANFIC) or ``v1`` fine ... ``vL`` coarse (M-ANFIC / MS-ANFIC, zero outside each level's mask);
-- bits per latent position: ``model.latent_bits_map(x, rate)`` when the model has it (MSINN, the ANFIC family:
-  latents and hyper-latents), else ``-log2`` of the likelihoods that ``model(x, rate)`` returns in eval mode,
-  summed over channels.
+- latents: ``model.scale_latents(x)`` (a flow's y1 fine ... yL coarse; the ANFIC family's decoded levels);
+- bits per latent position: ``model.scale_bits(x, rate)`` summed over channels (MSINN and the ANFIC family say
+  their own; by default ``-log2`` of the eval-mode forward's likelihoods).
 
-For any other model, :func:`latents` raises :class:`NoLevelsViewError`, whose message a notebook can show as it is.
+A model without per-scale latents raises :class:`NoLevelsViewError`, whose message a notebook can show as it is.
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from invlab.errors import NoLevelsViewError
 from invlab.io.images import to_tensor
 from invlab.models.base import InvlabModel
 from invlab.widgets import render
@@ -39,18 +35,8 @@ def name_of(model: InvlabModel) -> str:
 
 @torch.no_grad()
 def latents(model: InvlabModel, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The model's latents by name, fine to coarse: ``y1`` ... ``yL`` of a flow (before quantisation), or the
-    ANFIC family's decoded levels (``y``; ``v1`` ... ``vL``, quantised, as coded; one encoder run)."""
-    if hasattr(model, "flow"):
-        return {f"y{i + 1}": y for i, y in enumerate(model.flow(x))}
-    if hasattr(model, "level_names"):
-        y_hat = model.compress(x)["y_hat"]
-        levels = y_hat if isinstance(y_hat, list) else [y_hat]
-        return {latent: y for (latent, _), y in zip(model.level_names, levels, strict=True)}
-    raise NoLevelsViewError(
-        f"{name_of(model)} exposes no per-scale latents (neither a multi-scale flow nor ANFIC-style latent levels); "
-        "notebook 02 shows them for msinn, tiny-flow and the ANFIC family"
-    )
+    """The model's latents by name, fine to coarse (:meth:`~invlab.models.base.InvlabModel.scale_latents`)."""
+    return model.scale_latents(x)
 
 
 def _as_map(bits: torch.Tensor) -> np.ndarray:
@@ -62,18 +48,7 @@ def _as_map(bits: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def bits_maps(model: InvlabModel, x: torch.Tensor, rate: float) -> dict[str, np.ndarray]:
     """Estimated bits per latent position, one (h, w) map per scale (``-log2 p`` summed over channels)."""
-    rate = model.check_rate(rate)
-    if hasattr(model, "latent_bits_map"):
-        maps = model.latent_bits_map(x, rate)
-        if hasattr(maps, "bit_maps"):  # MSINN's LatentBits: names + (h, w) maps, fine to coarse
-            items = zip(maps.names, (torch.as_tensor(m) for m in maps.bit_maps), strict=True)
-        elif isinstance(maps, dict):
-            items = maps.items()
-        else:
-            items = ((f"y{i + 1}", m) for i, m in enumerate(maps))
-        return {name: _as_map(m) for name, m in items}
-    out = model(x, rate=torch.tensor([rate]))
-    return {name: _as_map(-torch.log2(lk)) for name, lk in out["likelihoods"].items()}
+    return {name: _as_map(bits) for name, bits in model.scale_bits(x, model.check_rate(rate)).items()}
 
 
 def bits_table(model: InvlabModel, x: torch.Tensor, rates: list[float], pixels: int | None = None) -> pd.DataFrame:

@@ -212,6 +212,18 @@ class AugmentedFlowCodec(InvlabModel):
         return self._synthesize(self._merge(decoded), masks).clamp(0, 1)
 
     @torch.no_grad()
+    @torch.no_grad()
+    def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The decoded levels the encoder codes (one encoder run): ``y`` (ANFIC), or ``v1`` fine ... ``vL`` coarse
+        (zero outside each level's mask)."""
+        y_hat = self.compress(x)["y_hat"]
+        levels = y_hat if isinstance(y_hat, list) else [y_hat]
+        return {latent: y for (latent, _), y in zip(self.level_names, levels, strict=True)}
+
+    def scale_bits(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
+        """Latents and hyper-latents, fine to coarse (see :meth:`latent_bits_map`)."""
+        return self.latent_bits_map(x, rate)
+
     def latent_bits_map(
         self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:

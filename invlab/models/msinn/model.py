@@ -239,6 +239,14 @@ class MSINNVRLIC(InvlabModel):
         return LatentBits(names, [y[0].cpu().numpy() for y in latents], [y[0].cpu().numpy() for y in y_hats],
                           bit_maps, x.shape[-2] * x.shape[-1])
 
+    def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """y1 (fine) ... y5 (coarse), the INN's output before quantisation."""
+        return {f"y{i + 1}": y for i, y in enumerate(self.flow(x))}
+
+    def scale_bits(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
+        view = self.latent_bits_map(x, rate)
+        return {name: torch.as_tensor(bits) for name, bits in zip(view.names, view.bit_maps, strict=True)}
+
     def estimate_bits(self, x: torch.Tensor, rate: float | None = None) -> dict[str, float]:
         """Estimated bits per latent (sum of -log2 likelihoods of the rounded residuals; batch 1)."""
         return self.latent_bits_map(x, rate).bits

@@ -35,6 +35,10 @@ class TinyFlowCodec(InvlabModel):
         self.gains = GainTable(len(lambdas), sum(self.channels), init=[8.0 * 2**i for i in range(len(lambdas))])
         self.bottlenecks = nn.ModuleList(EntropyBottleneck(c) for c in self.channels)
 
+    def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """y1 (fine) and y2 (coarse), the flow's output before quantisation."""
+        return {f"y{i + 1}": y for i, y in enumerate(self.flow(x))}
+
     def _gain_chunks(self, rate: torch.Tensor) -> list[torch.Tensor]:
         g = self.gains(rate)  # (B, C_total)
         return list(torch.split(g[:, :, None, None], list(self.channels), dim=1))
