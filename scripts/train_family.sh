@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train a fixed-rate family the way design §8.1 says: one λ long, then fine-tune the others from it; each
+# Train a fixed-rate family the common recipe: one λ long, then fine-tune the others from it; each
 # weight file exported when its run ends. Runs in the background and returns at once.
 #
 #   bash scripts/train_family.sh MODEL BASE_MINUTES TUNE_MINUTES [BASE_INDEX [INDEX ...]]

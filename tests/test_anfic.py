@@ -78,7 +78,7 @@ def _padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize(
     "name, expected_m",
     [
-        ("anfic", 22.66),  # architectures.md §4.4 (released config)
+        ("anfic", 22.66),  # the paper's count (released config)
         ("anfic-mini", 3.00),  # §8.4
         ("anfic-mini-noctx", 2.50),  # §8.4 "≈2.5 M"
         ("manfic-mini", 4.07),  # §8.5

@@ -123,7 +123,7 @@ def test_learned_codec_file_round_trip(small_rgb):
 
 
 @pytest.mark.parametrize("name, overrides, expected_m", [
-    ("invcompress", {}, 43.26),  # architectures.md §2.4, M = N = 128
+    ("invcompress", {}, 43.26),  # the paper's count, M = N = 128
     ("invcompress", {"lambdas": [0.015]}, 50.03),  # q5-q8 use M = N = 192
     ("invcompress-mini", {}, 3.80),  # §8.2
 ])

@@ -2,15 +2,15 @@
 attentive channel squeeze, and a CompressAI hyperprior + context entropy model.
 
 The declarations (read by the registry without torch); the network is in :mod:`.model`, its layers in
-:mod:`.layers`. A fixed-rate family: one weight file per λ.
+:mod:`.blocks`. A fixed-rate family: one weight file per λ.
 """
 
 from invlab.models.registry import ModelSpec, lazy_attribute
 
 #: λ of the paper's 8 MSE models (q1..q8); q1-q4 use M = N = 128, q5-q8 use 192
 PAPER_LAMBDAS = (0.0016, 0.0024, 0.0032, 0.0075, 0.015, 0.03, 0.045, 0.09)
-#: λ of the 4 rate points chosen for invcompress-mini
-MINI_LAMBDAS = (0.0032, 0.0075, 0.015, 0.03)
+#: λ of the rate points of invcompress-mini (the last, 0.09, is the paper's top λ: past 1 bpp)
+MINI_LAMBDAS = (0.0032, 0.0075, 0.015, 0.03, 0.09)
 #: the label of each entropy-context path (``context=`` of the model)
 CONTEXTS = {"ar": "5x5 autoregressive, serial (faithful)",
             "checkerboard": "checkerboard 2-pass (fast, non-faithful)"}
