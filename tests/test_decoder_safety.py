@@ -18,7 +18,6 @@ import pytest
 import torch
 from compressai.entropy_models import EntropyModel, GaussianConditional
 
-from invlab import fuzz
 from invlab.codecs.learned import LearnedCodec
 from invlab.entropy.rans import EntropyCoder, TableDecoder, TableEncoder, coders_in
 from invlab.errors import (
@@ -28,11 +27,12 @@ from invlab.errors import (
     InvlabError,
     UnsupportedImageError,
 )
-from invlab.fuzz import KINDS, MODELS, Parsed, run_fuzz
 from invlab.io.container import InvlabFile
 from invlab.io.images import ImageData, load_image
 from invlab.models import list_models
 from invlab.weights import load_model
+from scripts import fuzz
+from scripts.fuzz import KINDS, MODELS, Parsed, run_fuzz
 
 
 @pytest.fixture(scope="module")

@@ -155,7 +155,7 @@ def test_a_family_without_index_0_gives_its_first_shipped_model_by_default(tmp_p
 def test_fixed_rate_family_with_several_weight_files(tmp_path, monkeypatch, small_rgb):
     """NAME-q0.pt and NAME-q2.pt shipped: rate picks the file, other indexes are refused, files record theirs."""
     from invlab.errors import InvalidHeaderError
-    from invlab.fuzz import Parsed
+    from scripts.fuzz import Parsed
 
     name = "bmshj2018-hyperprior-mini"
     for index, scale in ((0, 1.0), (2, 1.1)):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from invlab.eval import report
-from invlab.eval.targets import MET, MISSED, NOT_MEASURABLE, check_targets
+from scripts.targets import MET, MISSED, NOT_MEASURABLE, check_targets, main
 
 
 def _eval_json(folder: Path, model: str, family: str, rates, bpp, psnr, hours=(1.0,), variable=False, lambdas=(0.01,),
@@ -109,20 +109,22 @@ def test_an_autoencoder_below_one_bpp_cannot_be_compared_at_high_rate(tmp_path):
     assert _status(table, "beats JPEG", "msinn-mini")[0] == NOT_MEASURABLE  # no jpeg.json to compare with
 
 
-def test_report_writes_the_targets_block_where_the_readme_has_one(tmp_path, capsys):
+def test_the_targets_and_the_results_blocks_are_written_each_by_its_command(tmp_path, capsys):
     kodak = tmp_path / "results" / "kodak"
     kodak.mkdir(parents=True)
     _eval_json(kodak, "msinn-mini", "msinn", [0, 1], [0.5, 1.5], [31.0, 37.0], variable=True, lambdas=[1, 2])
-    readme = tmp_path / "README.md"
-    readme.write_text("<!-- results:start -->\n<!-- results:end -->\nx\n"
-                      "<!-- targets:start -->\nold\n<!-- targets:end -->\n")
-    args = argparse.Namespace(results=str(tmp_path / "results"), anchor="vtm", write=str(readme))
-    assert report.run(args) == 0
-    text = readme.read_text()
+    page = tmp_path / "results.md"
+    page.write_text("<!-- results:start -->\n<!-- results:end -->\nx\n"
+                    "<!-- targets:start -->\nold\n<!-- targets:end -->\n")
+    assert main(["--results", str(kodak), "--write", str(page)]) == 0
+    text = page.read_text()
     assert "old" not in text and "| monotone curve | msinn-mini | met |" in text and "\nx\n" in text
-    args.write = None
-    report.run(args)
-    assert "**Targets**" in capsys.readouterr().out
+    args = argparse.Namespace(results=str(tmp_path / "results"), anchor="vtm", write=str(page))
+    assert report.run(args) == 0
+    assert "| monotone curve | msinn-mini | met |" in page.read_text()  # the results block leaves the targets alone
+    capsys.readouterr()
+    assert main(["--results", str(kodak)]) == 0
+    assert "| monotone curve | msinn-mini | met |" in capsys.readouterr().out
 
 
 def test_a_gpu_trained_model_names_its_gpu_time_in_the_targets(tmp_path):

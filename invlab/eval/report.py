@@ -1,8 +1,7 @@
-"""Regenerate the results table (docs/results.md), and the training targets checked on it, from results/<dataset>/.
+"""Regenerate the results table (docs/results.md) from results/<dataset>/.
 
 ``invlab report`` prints the markdown; ``invlab report --write docs/results.md`` replaces the text between
-``<!-- results:start -->`` and ``<!-- results:end -->`` in that file, and the targets table between
-``<!-- targets:start -->`` and ``<!-- targets:end -->`` where the file has those markers (nothing else).
+``<!-- results:start -->`` and ``<!-- results:end -->`` in that file (nothing else).
 """
 
 from __future__ import annotations
@@ -14,10 +13,8 @@ import pandas as pd
 
 from invlab.eval.anchors import Curve, load_anchor, load_results
 from invlab.eval.rd import bd_table, markdown_table
-from invlab.eval.targets import check_targets
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 PUBLISHED = ("vvenc", "invcompress", "msinn-8", "msinn-12")  # shown beside ours, for Kodak
 BD_DIGITS = {"BD-rate (%)": 1, "BD-PSNR (dB)": 2}  # decimals worth reading (``rounded=True``)
 
@@ -66,14 +63,6 @@ def _count_images(folder: Path) -> int:
     return max(pd.read_csv(c)["image"].nunique() for c in csvs if c.name != "bd_table.csv")
 
 
-def render_targets(results_dir: str | Path = "results/kodak") -> str:
-    """The markdown table of :func:`invlab.eval.targets.check_targets` on ``results_dir``."""
-    table = check_targets(results_dir)
-    body = markdown_table(table.set_index("target")) if len(table) else "_No trained model has a Kodak curve yet._"
-    source = f"`{results_dir}/` (`invlab/eval/targets.py`)"
-    return f"{body}\n\n_Checked by `invlab report` from {source}; do not edit by hand._"
-
-
 def replace_block(text: str, block: str, start: str = START, end: str = END) -> str:
     """``text`` with the part between the ``start`` and ``end`` markers replaced by ``block``."""
     if start not in text or end not in text or text.index(start) > text.index(end):
@@ -90,15 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     block = render(args.results, args.anchor)
-    kodak = Path(args.results) / "kodak"
-    targets = render_targets(kodak) if kodak.is_dir() else None
     if args.write:
         path = Path(args.write)
-        text = replace_block(path.read_text(), block)
-        if targets is not None and TARGETS_START in text:
-            text = replace_block(text, targets, TARGETS_START, TARGETS_END)
-        path.write_text(text)
-        print(f"updated the results block{' and the targets' if TARGETS_START in text else ''} of {path}")
+        path.write_text(replace_block(path.read_text(), block))
+        print(f"updated the results block of {path}")
     else:
-        print(block + (f"\n\n**Targets**\n\n{targets}" if targets is not None else ""))
+        print(block)
     return 0

@@ -1,7 +1,7 @@
 """Fuzzing the decoder (and the encoder's image reader) as a hostile sender would.
 
-    python -m invlab.fuzz --cases 10000            # the full run (figures in docs/file-format.md)
-    python -m invlab.fuzz --cases 200 --json out.json
+    python -m scripts.fuzz --cases 10000            # the full run (figures in docs/file-format.md)
+    python -m scripts.fuzz --cases 200 --json out.json
 
 Every case is a crafted file: a real invlab file of one model family (untrained weights, or "fake-trained"
 ones: the untrained weights perturbed, so the weights hash and the streams differ), damaged one way —
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[1]  # workers run ``python -m scripts.fuzz`` from here
 #: the families fuzzed, one or two models each
 MODELS = ("tiny-flow", "msinn-mini", "bmshj2018-hyperprior-mini", "invcompress-mini", "anfic-mini-noctx",
           "manfic-mini", "msanfic-mini")
@@ -416,8 +417,8 @@ def _worker_main(folder: Path, seed: int) -> None:
 class _Process:
     def __init__(self, folder: Path, seed: int, env: dict[str, str]):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "invlab.fuzz", "--worker", "--dir", str(folder), "--seed", str(seed)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            [sys.executable, "-m", "scripts.fuzz", "--worker", "--dir", str(folder), "--seed", str(seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO)
         ready = self.read(600)
         if not ready or not ready.get("ready"):
             raise RuntimeError("fuzz worker did not start")
@@ -458,8 +459,8 @@ def run_fuzz(cases: int, seed: int = 0, start: int = 0, progress: bool = True) -
         folder = Path(tmp)
         (folder / "weights").mkdir()
         env = {**os.environ, "INVLAB_WEIGHTS": str(folder / "weights"), "OMP_NUM_THREADS": "1"}
-        subprocess.run([sys.executable, "-c", f"from invlab.fuzz import _fake_weights; from pathlib import Path; "
-                        f"_fake_weights(Path({str(folder / 'weights')!r}))"], check=True, env=env)
+        subprocess.run([sys.executable, "-c", f"from scripts.fuzz import _fake_weights; from pathlib import Path; "
+                        f"_fake_weights(Path({str(folder / 'weights')!r}))"], check=True, env=env, cwd=REPO)
         worker = _Process(folder, seed, env)
         t0 = time.perf_counter()
         for index in tqdm(range(start, start + cases), disable=not progress, desc="fuzz"):
@@ -500,7 +501,7 @@ def summarise(records: list[dict]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m invlab.fuzz", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.fuzz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=1000, help="number of cases (default 1000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=int, default=0, help="first case index")

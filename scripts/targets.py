@@ -1,5 +1,7 @@
-"""The project's training targets, checked on the measured Kodak curves in ``results/kodak/``
-(``invlab report`` prints them).
+"""The project's training targets, checked on the measured Kodak curves in ``results/kodak/``.
+
+    python -m scripts.targets                           # print the table
+    python -m scripts.targets --write docs/results.md   # replace the block between the targets markers
 
 - every trained family's curve is monotone (bpp and PSNR both rise with the rate setting);
 - it beats our JPEG at every rate it covers (JPEG's PSNR interpolated on log-bpp at each of the model's points);
@@ -12,6 +14,7 @@ A target whose curves are not there yet is "not measurable", with the reason; no
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,8 @@ import numpy as np
 import pandas as pd
 
 from invlab.eval.anchors import family_cpu_hours, warm_start_budget
+from invlab.eval.rd import markdown_table
+from invlab.eval.report import replace_block
 from invlab.metrics import bd_rate
 
 #: model families (``ModelSpec.family``) whose transforms are invertible, and the autoencoder baselines
@@ -28,6 +33,7 @@ AUTOENCODER_FAMILIES = ("baseline",)
 HIGH_RATE_BPP = 1.0
 MULTI_SCALE_VS_SINGLE = (("msanfic-mini", "anfic-mini-noctx"), ("manfic-mini", "anfic-mini-noctx"))
 MET, MISSED, NOT_MEASURABLE = "met", "missed", "not measurable"
+TARGETS_START, TARGETS_END = "<!-- targets:start -->", "<!-- targets:end -->"
 
 
 @dataclass
@@ -205,3 +211,30 @@ def check_targets(results_dir: str | Path = "results/kodak") -> pd.DataFrame:
     rows += [ablation_costs(a, curves.get(_ablated(a.name)))
              for a in load_model_curves(results_dir, ablations=True).values()]
     return pd.DataFrame(rows, columns=["target", "model", "status", "measured"])
+
+
+def render_targets(results_dir: str | Path = "results/kodak") -> str:
+    """The markdown table of :func:`check_targets` on ``results_dir``."""
+    table = check_targets(results_dir)
+    body = markdown_table(table.set_index("target")) if len(table) else "_No trained model has a Kodak curve yet._"
+    return (f"{body}\n\n_Checked by `python -m scripts.targets` from `{results_dir}/` (`scripts/targets.py`); "
+            "do not edit by hand._")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.targets", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results", default="results/kodak", help="folder of the Kodak result JSONs")
+    parser.add_argument("--write", metavar="FILE", help="replace the block between the targets markers of FILE")
+    args = parser.parse_args(argv)
+    table = render_targets(args.results)
+    if args.write:
+        path = Path(args.write)
+        path.write_text(replace_block(path.read_text(), table, TARGETS_START, TARGETS_END))
+        print(f"updated the targets block of {path}")
+    else:
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
