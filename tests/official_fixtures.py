@@ -65,3 +65,16 @@ def official_state(fixture: dict) -> dict[str, torch.Tensor]:
 
 def load_fixture(name: str) -> dict:
     return torch.load(FIXTURES / name, map_location="cpu", weights_only=True)
+
+
+def converted_model(family: str, name: str) -> tuple[dict, torch.nn.Module]:
+    """Fixture ``name`` and the eval-mode invlab model its official weights convert into (``family``'s converter)."""
+    from invlab.models import create_model
+    from invlab.official import CONVERTERS
+    from invlab.weights import fit_weights
+
+    fixture = load_fixture(name)
+    converted = CONVERTERS[family](official_state(fixture))
+    model = create_model(converted.model, **converted.config)
+    fit_weights(model, converted.state_dict, name, converted.model)
+    return fixture, model.eval()

@@ -13,13 +13,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from official_fixtures import load_fixture, official_state
+from official_fixtures import converted_model, load_fixture, official_state
 
 from invlab.codecs.learned import LearnedCodec
 from invlab.errors import OutputExistsError, WeightFileError
 from invlab.models import create_model
 from invlab.official import CONVERTERS, convert_checkpoint
-from invlab.weights import fit_weights, load_model, read_weight_file
+from invlab.weights import load_model, read_weight_file
 
 
 def _bits(likelihoods: torch.Tensor) -> float:
@@ -28,11 +28,7 @@ def _bits(likelihoods: torch.Tensor) -> float:
 
 @pytest.fixture(scope="module", params=["invcompress-N128.pt", "invcompress-N192.pt"])
 def invcompress_case(request):
-    fixture = load_fixture(request.param)
-    converted = CONVERTERS["invcompress"](official_state(fixture))
-    model = create_model(converted.model, **converted.config)
-    fit_weights(model, converted.state_dict, request.param, converted.model)
-    return fixture, model.eval()
+    return converted_model("invcompress", request.param)
 
 
 @torch.no_grad()
@@ -118,11 +114,7 @@ def test_a_converted_model_codes_real_files_that_decode_exactly(tmp_path, small_
 
 @pytest.fixture(scope="module", params=["msinn-12.pt", "msinn-8-postnet.pt"])
 def msinn_case(request):
-    fixture = load_fixture(request.param)
-    converted = CONVERTERS["msinn"](official_state(fixture))
-    model = create_model(converted.model, **converted.config)
-    fit_weights(model, converted.state_dict, request.param, converted.model)
-    return fixture, model.eval()
+    return converted_model("msinn", request.param)
 
 
 @torch.no_grad()
@@ -155,11 +147,7 @@ def test_official_padding_is_centred_zeros_to_64():
 
 @pytest.fixture(scope="module")
 def anfic_case():
-    fixture = load_fixture("anfic.pt")
-    converted = CONVERTERS["anfic"](official_state(fixture))
-    model = create_model(converted.model, **converted.config)
-    fit_weights(model, converted.state_dict, "anfic.pt", converted.model)
-    return fixture, model.eval()
+    return converted_model("anfic", "anfic.pt")
 
 
 @torch.no_grad()

@@ -13,18 +13,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from official_fixtures import load_fixture, official_state  # noqa: E402
-
-from invlab.models import create_model  # noqa: E402
-from invlab.official import CONVERTERS  # noqa: E402
-from invlab.weights import fit_weights  # noqa: E402
-
-
-def _model(family: str, fixture: dict):
-    converted = CONVERTERS[family](official_state(fixture))
-    model = create_model(converted.model, **converted.config)
-    fit_weights(model, converted.state_dict, family, converted.model)
-    return model.eval()
+from official_fixtures import converted_model  # noqa: E402
 
 
 def _bits(likelihoods: torch.Tensor) -> float:
@@ -33,8 +22,7 @@ def _bits(likelihoods: torch.Tensor) -> float:
 
 @torch.no_grad()
 def invcompress(name: str) -> list[str]:
-    fixture = load_fixture(name)
-    model = _model("invcompress", fixture)
+    fixture, model = converted_model("invcompress", name)
     x = fixture["x"].permute(2, 0, 1)[None].float() / 255
     y, y_hat = model.g_a(x), torch.round(fixture["y"])
     hyper = model.latent_codec.latent_codec["hyper"](fixture["y"])
@@ -52,8 +40,7 @@ def invcompress(name: str) -> list[str]:
 
 @torch.no_grad()
 def msinn(name: str) -> list[str]:
-    fixture = load_fixture(name)
-    model = _model("msinn", fixture)
+    fixture, model = converted_model("msinn", name)
     x = fixture["x"].permute(2, 0, 1)[None].float() / 255
     latent = max(float((a - b).abs().max()) for a, b in zip(model.flow(x), fixture["y"], strict=True))
     rows = []
@@ -71,8 +58,7 @@ def msinn(name: str) -> list[str]:
 def anfic(name: str) -> list[str]:
     """Latent z2 (before rounding), the likelihoods of round(z2) and of the hyper-latent, the official
     ``estimate_bpp`` bits, x_hat with QE."""
-    fixture = load_fixture(name)
-    model = _model("anfic", fixture)
+    fixture, model = converted_model("anfic", name)
     x = fixture["x"].permute(2, 0, 1)[None].float() / 255
     latent = float((model._analyse(x, None)[1] - fixture["y"]).abs().max())
     out = model(x)
