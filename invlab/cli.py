@@ -185,6 +185,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     source = _input_file(args.input, "an image file")
     output = _output_file(args.output, args.force)
     kind = _check_codec_name(args.model)
+    if args.weights and args.untrained:
+        raise CliError("--weights and --untrained exclude each other")
     if args.weights and kind != "learned":
         raise CliError(f"--weights names a weight file of a learned model; {args.model} takes none"
                        + (" (write compressai:ARCH@CHECKPOINT)" if kind == "compressai" else ""))
@@ -237,11 +239,12 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         image = _decode_classical(header, codec)
         by = f"{header.model} ({classical_rate_space(header.model).label} {_fmt(header.rate)})"
     else:
+        from invlab.codecs.learned import check_header_model
         from invlab.codecs.registry import codec_kind
         from invlab.errors import UnknownCodecError
 
         try:
-            codec_kind(header.model)
+            codec_kind(check_header_model(header.model))
         except UnknownCodecError:
             raise CliError(f"{source} was made by model {header.model[:64]!r}, which this invlab does not know "
                            f"(see `invlab models`)") from None

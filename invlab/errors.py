@@ -35,7 +35,7 @@ class UnknownModelError(InvlabError):
     """No model is registered under the requested name."""
 
 
-class UnknownCodecError(InvlabError):
+class UnknownCodecError(UnknownModelError):
     """No classical codec, registered model or ``compressai:`` architecture goes by the requested name."""
 
 

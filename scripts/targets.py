@@ -68,6 +68,8 @@ def load_model_curves(results_dir: str | Path, ablations: bool = False) -> dict[
         meta, res = data.get("meta") or {}, data.get("results") or {}
         if not meta.get("trained") or "rate" not in res or _is_ablation(meta.get("model")) != ablations:
             continue
+        if any(isinstance(w, dict) and w.get("official") for w in meta.get("weights") or []):
+            continue  # converted official weights (``evaluate --weights``): not trained here, held to no target
         order = np.argsort(res["rate"])
         weights = [w for w in meta.get("weights") or [] if isinstance(w, dict)]
         rates_trained = len(meta.get("lambdas") or []) if meta.get("variable_rate") else len(weights)

@@ -79,10 +79,10 @@ def _padded(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     "name, expected_m",
     [
         ("anfic", 22.66),  # the paper's count (released config)
-        ("anfic-mini", 3.00),  # §8.4
-        ("anfic-mini-noctx", 2.50),  # §8.4 "≈2.5 M"
-        ("manfic-mini", 4.07),  # §8.5
-        ("msanfic-mini", 3.75),  # §8.6
+        ("anfic-mini", 3.00),  # the mini's target size
+        ("anfic-mini-noctx", 2.50),  # the sized-down baseline, ≈2.5 M
+        ("manfic-mini", 4.07),  # the mini's target size
+        ("msanfic-mini", 3.75),  # the mini's target size
     ],
 )
 def test_every_config_constructs_with_the_documented_size(name, expected_m):
@@ -95,7 +95,7 @@ def test_every_config_constructs_with_the_documented_size(name, expected_m):
 
 
 def test_family_ordering_of_sizes():
-    """§8.6: MS-ANFIC-mini is smaller than M-ANFIC-mini; the no-context baseline is the smallest."""
+    """MS-ANFIC-mini is smaller than M-ANFIC-mini; the no-context baseline is the smallest."""
     sizes = {n: count_parameters(create_model(n)) for n in MINIS}
     assert sizes["anfic-mini-noctx"] < sizes["anfic-mini"] < sizes["msanfic-mini"] < sizes["manfic-mini"]
 

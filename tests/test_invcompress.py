@@ -125,7 +125,7 @@ def test_learned_codec_file_round_trip(small_rgb):
 @pytest.mark.parametrize("name, overrides, expected_m", [
     ("invcompress", {}, 43.26),  # the paper's count, M = N = 128
     ("invcompress", {"lambdas": [0.015]}, 50.03),  # q5-q8 use M = N = 192
-    ("invcompress-mini", {}, 3.80),  # §8.2
+    ("invcompress-mini", {}, 3.80),  # the mini's target size
 ])
 def test_parameter_counts(name, overrides, expected_m):
     millions = count_parameters(create_model(name, **overrides)) / 1e6
@@ -135,7 +135,7 @@ def test_parameter_counts(name, overrides, expected_m):
 def test_fixed_rate_family():
     model = create_model("invcompress-mini")
     assert not model.variable_rate and len(model.lambdas) == 1
-    assert model.family_lambdas == (0.0032, 0.0075, 0.015, 0.03)
+    assert model.family_lambdas == (0.0032, 0.0075, 0.015, 0.03, 0.09)
     assert create_model("invcompress").family_lambdas[:4] == (0.0016, 0.0024, 0.0032, 0.0075)
     with pytest.raises(ValueError, match="fixed-rate"):
         create_model("invcompress-mini", lambdas=[0.0032, 0.0075])

@@ -16,7 +16,8 @@ import torch
 from official_fixtures import converted_model, load_fixture, official_state
 
 from invlab.codecs.learned import LearnedCodec
-from invlab.errors import OutputExistsError, WeightFileError
+from invlab.errors import ModelMismatchError, OutputExistsError, WeightFileError
+from invlab.io.container import InvlabFile
 from invlab.models import create_model
 from invlab.official import CONVERTERS, convert_checkpoint
 from invlab.weights import load_model, read_weight_file
@@ -204,3 +205,17 @@ def test_anfic_pads_as_the_official_evaluation():
     x = torch.rand(1, 3, 100, 70)
     assert torch.equal(model.pad(x), torch.nn.functional.pad(x, (0, 58, 0, 28), mode="replicate"))
     assert torch.equal(model.crop(model.pad(x), 100, 70), x)
+
+
+def test_a_file_records_the_options_it_was_coded_with(tmp_path, small_rgb):
+    """The official padding and anchor colour travel in the file: a decoder built with other options refuses it
+    instead of cropping the wrong window; invlab's own models record nothing (their files keep their bytes)."""
+    path = tmp_path / "official.pth"
+    torch.save(official_state(load_fixture("msinn-8-postnet.pt")), path)
+    out = convert_checkpoint("msinn", path, tmp_path / "converted.pt")
+    data = LearnedCodec("msinn", weights=out).encode(small_rgb, 2.0)
+    meta = InvlabFile.from_bytes(data).meta
+    assert meta["options"] == {"pad": ["zeros-centred", 64], "anchor_colour": 1}
+    with pytest.raises(ModelMismatchError, match="options"):
+        LearnedCodec("msinn", weights=out, padding="replicate", anchor_colour=0).decode(data)
+    assert create_model("msinn-mini").coding_options == {}

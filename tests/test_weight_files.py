@@ -15,7 +15,7 @@ from PIL import Image
 
 from invlab.cli import main
 from invlab.codecs.learned import LearnedCodec, decoder_for
-from invlab.errors import ModelMismatchError, UnknownModelError, WeightFileError
+from invlab.errors import InvalidHeaderError, ModelMismatchError, UnknownModelError, WeightFileError
 from invlab.io.container import InvlabFile
 from invlab.train.trainer import load_state
 from invlab.weights import build_from_file, load_model, read_weight_file, shipped_weights, weights_dir
@@ -154,6 +154,9 @@ def test_a_hostile_model_name_never_reaches_the_file_system(small_rgb):
     f.model = "b" * 255
     with pytest.raises(UnknownModelError):
         decoder_for(f.to_bytes(), pretrained=False)
+    f.model = "compressai:mbt2018-mean@/etc/passwd"  # a header may name a network, never a file to load
+    with pytest.raises(InvalidHeaderError, match="names a file"):
+        decoder_for(f.to_bytes(), pretrained=False)
 
 
 def _png(path: Path) -> Path:
@@ -182,3 +185,11 @@ def test_cli_codes_with_a_users_weight_file_and_refuses_a_bad_one(tmp_path, caps
     assert err.startswith("invlab: error: ") and "does not fit tiny-flow: unexpected extra" in err
     assert len(err.splitlines()) == 1 and not (tmp_path / "b.inv").exists()
     assert main(["encode", str(image), str(tmp_path / "c.inv"), "--model", "jpeg", "--weights", str(weights)]) == 2
+    assert main(["encode", str(image), str(tmp_path / "d.inv"), "--model", "tiny-flow", "--untrained",
+                 "--weights", str(weights)]) == 2
+    f = InvlabFile.from_bytes(data)
+    f.model = "compressai:mbt2018-mean@" + str(weights)
+    (tmp_path / "crafted.inv").write_bytes(f.to_bytes())
+    capsys.readouterr()
+    assert main(["decode", str(tmp_path / "crafted.inv"), str(tmp_path / "crafted.png")]) == 2
+    assert "names a file" in capsys.readouterr().err

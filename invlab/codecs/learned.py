@@ -144,7 +144,7 @@ class LearnedCodec(Codec):
         if torch.isfinite(x_hat).all():
             rgb = to_uint8(x_hat)
             recon_crc = output_crc(ImageData(rgb, image.mode, image.bitdepth, image.alpha))
-        meta = {"shape": out["shape"]}
+        meta = {"shape": out["shape"], **({"options": model.coding_options} if model.coding_options else {})}
         if image.alpha is not None:
             streams.append(zlib.compress(np.ascontiguousarray(image.alpha).tobytes(), 9))
             meta["alpha"] = True
@@ -181,8 +181,11 @@ class LearnedCodec(Codec):
         self._check_pixels(f.height, f.width, model)
         streams = list(f.streams)
         has_alpha = f.meta.get("alpha", False)
-        if has_alpha not in (True, False) or not set(f.meta) <= {"shape", "alpha"}:
+        if has_alpha not in (True, False) or not set(f.meta) <= {"shape", "alpha", "options"}:
             raise InvalidHeaderError(f"unexpected header metadata fields {sorted(f.meta)}")
+        if f.meta.get("options", {}) != model.coding_options:
+            raise ModelMismatchError(f"file was coded with the options {f.meta.get('options', {})} of {self.name}; "
+                                     f"this model codes with {model.coding_options}")
         alpha = _read_alpha(streams.pop(), f.height, f.width) if has_alpha else None
         shape = f.meta.get("shape")
         padded = [-(-v // model.pad_multiple) * model.pad_multiple for v in (f.height, f.width)]
@@ -239,5 +242,14 @@ def learned_codec(name: str, pretrained: bool = True) -> LearnedCodec:
 
 
 def decoder_for(data: bytes, pretrained: bool = True) -> LearnedCodec:
-    """The codec that can decode ``data`` (reads the model name from the file header)."""
-    return learned_codec(InvlabFile.from_bytes(data).model, pretrained)
+    """The codec that can decode ``data`` (reads the model name from the file header: a registered model's name;
+    a header never names a file, see :func:`check_header_model`)."""
+    return learned_codec(check_header_model(InvlabFile.from_bytes(data).model), pretrained)
+
+
+def check_header_model(name: str) -> str:
+    """``name`` from a file header, refused where it would name a file (``compressai:ARCH@PATH``): a file's header
+    may say which network made it, never where to load one from (the decoder's user says that: ``--weights``)."""
+    if "@" in name:
+        raise InvalidHeaderError(f"the file's model name {name[:64]!r} names a file; a header names a model only")
+    return name

@@ -74,7 +74,7 @@ def replace_block(text: str, block: str, start: str = START, end: str = END) -> 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="results", help="folder with one sub-folder per data set")
     parser.add_argument("--anchor", default="vtm", help="anchor of the BD columns")
-    parser.add_argument("--write", metavar="FILE", help="replace the marked blocks in this file (docs/results.md)")
+    parser.add_argument("--write", metavar="FILE", help="replace the marked results block of FILE (docs/results.md)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -97,6 +97,13 @@ class InvlabModel(CompressionModel):
         elif padding != "replicate":
             raise ValueError(f"padding must be 'replicate' or 'official', got {padding!r}")
 
+    @property
+    def coding_options(self) -> dict[str, Any]:
+        """The options of this instance that change how its files code, beyond its weights (which the file's weights
+        hash names): empty for invlab's own settings, so files keep their bytes; e.g. the official padding. Encoder
+        and decoder must agree on them: the file records them and the decoder checks."""
+        return {} if self.pad_mode == "replicate" else {"pad": [self.pad_mode, self.pad_multiple]}
+
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, H, W) padded to this model's multiple, its way."""
         from invlab.io.images import pad_to_multiple

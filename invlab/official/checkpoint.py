@@ -103,7 +103,11 @@ def convert_checkpoint(family: str, checkpoint: str | Path, out: str | Path, ove
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     torch.save({"state_dict": converted.state_dict, "config": converted.config}, tmp)
-    model = build_from_file(converted.model, tmp)
+    try:
+        model = build_from_file(converted.model, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     meta = {
         "model": converted.model,

@@ -1,6 +1,6 @@
 """Convert a seed paper's official checkpoint into an invlab weight file (invlab convert-official FAMILY CKPT OUT.pt).
 
-invlab downloads nothing: get the checkpoint from the official repository (the README names them), convert it
+invlab downloads nothing: get the checkpoint from the official repository (docs/models.md names them), convert it
 once, then code with it like any weight file (invlab encode IN.png OUT.invl --model invcompress --weights OUT.pt).
 The checkpoint is read without running code; a tensor left over or missing is an error. The metadata beside
 OUT.pt (OUT.json) names the source file's SHA-256 and says that these are official weights, not trained here.

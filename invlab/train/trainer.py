@@ -255,8 +255,9 @@ class Trainer:
 
             print(load_partial(self.model, load_state(cfg.init_from)).summary(), flush=True)
         elif cfg.init_from:
+            state = load_state(cfg.init_from)  # an unreadable or unsafe file is refused as it is
             try:
-                fit_weights(self.model, load_state(cfg.init_from), cfg.init_from, cfg.model)
+                fit_weights(self.model, state, cfg.init_from, cfg.model)
             except WeightFileError as err:
                 raise WeightFileError(f"{err}; weights of a related model load with --init-partial") from None
         if cfg.actnorm_init == "identity":

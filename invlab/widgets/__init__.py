@@ -1,7 +1,7 @@
 """Notebook workbench: the logic behind the notebooks, unit-tested without a browser.
 
 - :mod:`~invlab.widgets.sources`       images, models and codecs to choose from (and what is missing)
-- :mod:`~invlab.widgets.readout`       quality numbers, error maps, zoomed crops, equal-bpp search
+- :mod:`~invlab.widgets.readout`       quality numbers, error maps, zoomed crops
 - :mod:`~invlab.widgets.render`        arrays -> PNG bytes / heat maps for ``ipywidgets.Image``
 - :mod:`~invlab.widgets.rate_control`  :class:`RateControlApp` (notebook 01), a view over
 - :mod:`~invlab.widgets.point_service` coded slider positions on one worker thread (cache, futures, cancellation)

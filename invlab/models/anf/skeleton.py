@@ -212,7 +212,6 @@ class AugmentedFlowCodec(InvlabModel):
         return self._synthesize(self._merge(decoded), masks).clamp(0, 1)
 
     @torch.no_grad()
-    @torch.no_grad()
     def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The decoded levels the encoder codes (one encoder run): ``y`` (ANFIC), or ``v1`` fine ... ``vL`` coarse
         (zero outside each level's mask)."""
@@ -224,6 +223,7 @@ class AugmentedFlowCodec(InvlabModel):
         """Latents and hyper-latents, fine to coarse (see :meth:`latent_bits_map`)."""
         return self.latent_bits_map(x, rate)
 
+    @torch.no_grad()
     def latent_bits_map(
         self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:

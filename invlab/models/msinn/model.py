@@ -252,6 +252,10 @@ class MSINNVRLIC(InvlabModel):
         return self.latent_bits_map(x, rate).bits
 
     @property
+    def coding_options(self) -> dict[str, Any]:
+        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {})}
+
+    @property
     def coding_switches(self) -> list[str]:
         return [f"post-net {self.config['postnet'] or 'off'}", f"LRP {'on' if self.config['lrp'] else 'off'}"]
 
