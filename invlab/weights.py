@@ -200,9 +200,9 @@ def build_from_file(name: str, path: str | Path, **overrides: Any) -> InvlabMode
             raise WeightFileError(f"{path}: its config does not build {name} ({_first_line(err)})") from None
 
     model = build(**{**config, **overrides})
-    if overrides:
-        fit_weights(build(**config), state, path, name)  # the file, whole, against the model it was made for
-        kept = set(model.state_dict())
+    kept = set(model.state_dict())
+    if overrides and not set(state) <= kept:  # an override removed a part: the file, whole, must still fit the
+        fit_weights(build(**config), state, path, name)  # model it was made for (built only then: paper size is slow)
         state = {k: v for k, v in state.items() if k in kept}
     fit_weights(model, state, path, name)
     return model

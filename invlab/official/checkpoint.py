@@ -120,3 +120,11 @@ def convert_checkpoint(family: str, checkpoint: str | Path, out: str | Path, ove
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def squeeze_order(channels: int) -> torch.Tensor:
+    """``perm`` with ``W_invlab = W_official[:, perm]``: invlab's squeezed channel ``4c + p`` is the official
+    ``p*C + c`` (``channels`` = C, the squeeze's input width). InvCompress and MSINN-VRLIC squeeze alike, and each
+    folds this order into the first per-channel operation after the squeeze."""
+    k = torch.arange(4 * channels)
+    return (k % 4) * channels + k // 4

@@ -32,7 +32,7 @@ from compressai.models.base import remap_old_keys
 from invlab.errors import WeightFileError
 from invlab.models import create_model
 from invlab.models.invcompress import PAPER_LAMBDAS
-from invlab.official.checkpoint import Converted, take_all
+from invlab.official.checkpoint import Converted, squeeze_order, take_all
 
 #: INN levels of the official network (4 levels of squeeze, 1x1 conv, 3 couplings: 5 operations each)
 OPS_PER_LEVEL = 5
@@ -63,13 +63,6 @@ def invlab_name(key: str) -> str | None:
                 rest = re.sub(r"^([04])\.(conv[1-5])\.", lambda d: f"{d[1]}.{_DENSE[d[2]]}.", rest)
             return new + rest
     return None
-
-
-def squeeze_order(channels: int) -> torch.Tensor:
-    """``perm`` with ``W_invlab = W_official[:, perm]``: invlab's squeezed channel ``4c + p`` is the official
-    ``p*C + c`` (``channels`` = C, the squeeze's input width)."""
-    k = torch.arange(4 * channels)
-    return (k % 4) * channels + k // 4
 
 
 def convert_invcompress(official: dict[str, torch.Tensor], source: str = "checkpoint",

@@ -29,8 +29,7 @@ from invlab.entropy.checkerboard import CROSS_MASK, DIAGONAL_MASK
 from invlab.errors import WeightFileError
 from invlab.models import create_model
 from invlab.models.msinn.model import LATENT_CHANNELS
-from invlab.official.checkpoint import Converted, take_all
-from invlab.official.invcompress import squeeze_order
+from invlab.official.checkpoint import Converted, squeeze_order, take_all
 
 SLICES = len(LATENT_CHANNELS)
 #: the official channel blocks of the gain tables, coarse to fine (y5 ... y1)
