@@ -166,9 +166,11 @@ def _environment(threads: int) -> dict[str, Any]:
 def output_name(model: str, trained: bool, options: dict[str, Any], weights: str | Path | None = None) -> str:
     """``MODEL[@WEIGHTS][+opt-val...]-eval`` (``-eval-untrained`` for an untrained model; WEIGHTS: the stem of a
     weight file of one's own)."""
-    tag = "".join(f"+{k}-{v}" for k, v in sorted(options.items()))
-    tag = re.sub(r"[^A-Za-z0-9.+-]+", "-", tag).lower()
-    source = "" if weights is None else "@" + re.sub(r"[^A-Za-z0-9.+-]+", "-", Path(weights).stem)
+    def file_safe(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9.+-]+", "-", text)
+
+    tag = file_safe("".join(f"+{k}-{v}" for k, v in sorted(options.items()))).lower()
+    source = "" if weights is None else "@" + file_safe(Path(weights).stem)
     return f"{model}{source}{tag}-eval" + ("" if trained else "-untrained")
 
 
