@@ -296,6 +296,25 @@ def fine_tune_start(training: dict) -> str:
     return f"{how} {base.get('model')}{index} ({base.get('steps') or 0:,} steps{hours})"
 
 
+def official_phrase(official: dict[str, Any]) -> str:
+    """How converted official weights are described everywhere: their source file and its SHA-256."""
+    return f"official weights from {official['source']} (sha256 {official['sha256'][:12]}…), not trained here"
+
+
+def file_line(name: str, file: str | Path) -> str:
+    """One line on a weight file of the user's for ``name`` (the workbench's banner): converted official weights
+    say so, others give their training budget from the metadata beside them, when there is any."""
+    meta = read_metadata(Path(file))
+    if meta.get("official"):
+        return f"{name}: {official_phrase(meta['official'])} ({Path(file).name})"
+    t = meta.get("training", {})
+    if not t:
+        return f"{name}: weights from {Path(file).name} (no metadata beside it)"
+    hours = cpu_hours_of(t)
+    where = f"{hours:.1f} CPU-hours" if hours is not None else gpu_budget(t) or "an unknown time"
+    return f"{name}: weights from {Path(file).name}, trained {where}, {t.get('steps', 0):,} steps"
+
+
 def budget_line(name: str, rate_index: int | None = None) -> str:
     """One honest line on how a shipped model was trained, from its metadata (e.g. for the workbench banner)."""
     files = [weights_path(name, rate_index)] if rate_index is not None else shipped_weights(name)

@@ -14,6 +14,7 @@ import pytest
 from invlab.eval.anchors import load_anchor
 from invlab.eval.report import BD_DIGITS, render, replace_block, results_table
 from invlab.widgets.rd_plots import (
+    ANCHOR_LABELS,
     LEGEND_COLUMNS,
     LEGEND_LINE_CHARS,
     LEGEND_ROW_PX,
@@ -160,3 +161,17 @@ def test_a_learned_models_training_budget_is_in_the_table_and_the_legend(tmp_pat
     assert table.loc["jpeg", "training"] == "-"
     names = [t.name for t in rd_figure(collect_curves(kodak, anchors=["vtm"])).data if t.showlegend is not False]
     assert "family-eval (2 files, 1.8 CPU-h, 1,500 steps)" in names and "jpeg" in names
+
+
+def test_only_draws_the_named_results_beside_the_anchors(tmp_path: Path):
+    """A converted model's measured curve beside its paper's: ``only`` keeps the named results, anchors stay."""
+    from invlab.errors import InvlabError
+
+    for name in ("msinn@msinn-official-eval", "jpeg"):
+        payload = {"name": name, "results": {"bpp": [0.2, 0.5], "psnr-rgb": [28.0, 31.0], "ms-ssim-rgb": [0.9, 0.95]}}
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload))
+    curves = collect_curves(tmp_path, ["msinn-12"], only=["msinn@msinn-official-eval"])
+    assert list(curves) == ["msinn@msinn-official-eval", ANCHOR_LABELS["msinn-12"]]
+    assert len(collect_curves(tmp_path, ["msinn-12"])) == 3
+    with pytest.raises(InvlabError, match="no results named msinn-official"):
+        collect_curves(tmp_path, [], only=["msinn-official"])

@@ -51,3 +51,26 @@ def test_notebook_runs_quick(name: str, model: str | None, tmp_path: Path, monke
     )
     text = printed_text(nbformat.read(tmp_path / f"{name}.ipynb", as_version=4))
     assert not HTML_TAG.search(text), f"{name} printed raw HTML: {HTML_TAG.search(text).group(0)!r}"
+
+
+@pytest.mark.parametrize("name", ["00_quickstart", "05_invertibility"])
+def test_a_notebook_runs_with_a_converted_official_weight_file(name: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    """``model = "MODEL@FILE"``: the notebook codes with the user's file and its banner says where it came from."""
+    import torch
+    from official_fixtures import load_fixture, official_state
+
+    from invlab.official import convert_checkpoint
+
+    checkpoint = tmp_path / "official.pth"
+    torch.save({"state_dict": official_state(load_fixture("msinn-8-postnet.pt"))}, checkpoint)
+    weights = convert_checkpoint("msinn", checkpoint, tmp_path / "msinn-official.pt")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(tmp_path / f"{name}.ipynb"),
+        parameters={"quick": True, "model": f"msinn@{weights}"},
+        cwd=str(NOTEBOOKS), kernel_name="python3", progress_bar=False, execution_timeout=120,
+    )
+    text = printed_text(nbformat.read(tmp_path / f"{name}.ipynb", as_version=4))
+    assert "msinn: official weights from official.pth (sha256 " in text and "not trained here" in text

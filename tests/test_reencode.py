@@ -234,3 +234,26 @@ def test_study_at_matched_bpp_records_the_target(small_rgb):
     _, summary = run_study(["jpeg", "webp"], {"crop": small_rgb}, generations=1, match_bpp=1.0, progress=False)
     assert list(summary["target_bpp"]) == [1.0, 1.0]
     assert (abs(summary["bpp@1"] - 1.0) < 0.5).all()  # both started near 1 bpp, whatever their own scales
+
+
+def test_the_study_is_cached_by_the_harness_and_resumes(small_rgb, tmp_path):
+    """A repeated study reads its points back; other generations or other pixels are measured; redo re-measures."""
+    from invlab.eval import sweep
+
+    images = {"a": small_rgb}
+    first = run_study(["jpeg"], images, generations=2, rates={"jpeg": 50}, progress=False, cache_dir=tmp_path)
+    assert len(sweep.SUBMITTED) == 1
+    again = run_study(["jpeg"], images, generations=2, rates={"jpeg": 50}, progress=False, cache_dir=tmp_path)
+    assert sweep.SUBMITTED == [] and all(x.equals(y) for x, y in zip(first, again, strict=True))
+    run_study(["jpeg"], images, generations=3, rates={"jpeg": 50}, progress=False, cache_dir=tmp_path)
+    assert len(sweep.SUBMITTED) == 1  # another number of generations: a new point
+    run_study(["jpeg"], {"a": small_rgb[::-1]}, generations=2, rates={"jpeg": 50}, progress=False,
+              cache_dir=tmp_path)
+    assert len(sweep.SUBMITTED) == 1  # the same name, other pixels: a new point
+    run_study(["jpeg"], images, generations=2, rates={"jpeg": 50}, progress=False, cache_dir=tmp_path, redo=True)
+    assert len(sweep.SUBMITTED) == 1
+    _, matched = run_study(["jpeg"], images, generations=1, match_bpp=1.0, progress=False, cache_dir=tmp_path)
+    assert (tmp_path / "jpeg-match.jsonl").is_file()
+    run_study(["jpeg"], images, generations=1, match_bpp=1.0, progress=False, cache_dir=tmp_path)
+    assert sweep.SUBMITTED == []  # the bpp search and the study both read back
+    assert list(matched["target_bpp"]) == [1.0]

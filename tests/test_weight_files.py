@@ -15,7 +15,7 @@ from PIL import Image
 
 from invlab.cli import main
 from invlab.codecs.learned import LearnedCodec, decoder_for
-from invlab.errors import InvalidHeaderError, ModelMismatchError, UnknownModelError, WeightFileError
+from invlab.errors import InvalidHeaderError, InvlabError, ModelMismatchError, UnknownModelError, WeightFileError
 from invlab.io.container import InvlabFile
 from invlab.train.trainer import load_state
 from invlab.weights import build_from_file, load_model, read_weight_file, shipped_weights, weights_dir
@@ -193,3 +193,33 @@ def test_cli_codes_with_a_users_weight_file_and_refuses_a_bad_one(tmp_path, caps
     capsys.readouterr()
     assert main(["decode", str(tmp_path / "crafted.inv"), str(tmp_path / "crafted.png")]) == 2
     assert "names a file" in capsys.readouterr().err
+
+
+def test_model_at_file_names_a_weight_file_everywhere_a_codec_name_goes(tmp_path, monkeypatch, small_rgb):
+    """``MODEL@FILE``: encode, rd and reencode code with the user's file; results go under MODEL@STEM."""
+    from invlab.codecs.registry import codec_kind, get_codec, split_weights
+    from invlab.errors import UnknownCodecError
+    from invlab.eval.reencode import run_study
+
+    weights = _tiny_file(tmp_path, "mine.pt")
+    name = f"tiny-flow@{weights}"
+    assert split_weights(name) == ("tiny-flow", weights) and split_weights("jpeg") == ("jpeg", None)
+    assert codec_kind(name) == "learned"
+    with pytest.raises(UnknownCodecError):
+        codec_kind(f"no-such-model@{weights}")
+    codec = get_codec(name)
+    assert codec.name == "tiny-flow" and codec.weights == weights and codec.trained and codec.label == "tiny-flow@mine"
+    with pytest.raises(InvlabError, match="two weight files"):
+        LearnedCodec(name, weights=_tiny_file(tmp_path, "other.pt"))
+    image = _png(tmp_path / "in.png")
+    assert main(["encode", str(image), str(tmp_path / "a.inv"), "--model", name]) == 0
+    assert main(["decode", str(tmp_path / "a.inv"), str(tmp_path / "a.png"), "--weights", str(weights)]) == 0
+    monkeypatch.setattr("sys.argv", ["invlab", "rd"])  # cli.build_parser picks lazy subcommands from sys.argv
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _png(folder / "one.png")
+    assert main(["rd", "--dataset", str(folder), "--codecs", name, "--rates", f"{name}=0", "--workers", "1",
+                 "--out", str(tmp_path / "rd")]) == 0
+    assert json.loads((tmp_path / "rd" / "tiny-flow@mine.json").read_text())["name"] == "tiny-flow@mine"
+    rows, summary = run_study([name], {"crop": small_rgb}, generations=1, progress=False)
+    assert list(summary["label"]) == ["trained"] and len(rows) == 1

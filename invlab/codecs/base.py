@@ -45,6 +45,11 @@ class Codec(ABC):
     def rate_label(self) -> str:
         return self.rate_space.label
 
+    @property
+    def label(self) -> str:
+        """The name this codec's results go under (a learned codec also says which weights)."""
+        return self.name
+
     @abstractmethod
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
         """Compress an (H, W, 3) uint8 RGB image at ``rate``."""

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from invlab.codecs.base import Codec
-from invlab.codecs.registry import rate_space_of
-from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, ModelMismatchError
+from invlab.codecs.registry import rate_space_of, split_weights, weights_label
+from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, InvlabError, ModelMismatchError
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
@@ -40,12 +40,16 @@ class LearnedCodec(Codec):
         """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading.
 
         ``weights``: a weight file of ``name`` to code with instead of the shipped ones (e.g. converted official
-        weights; read safely and loaded strictly). Its model is the codec's only one: a variable-rate file takes
-        the rates of its own anchors, a fixed-rate file codes at rate 0.
+        weights; read safely and loaded strictly), also written ``name="MODEL@FILE"``. Its model is the codec's
+        only one: a variable-rate file takes the rates of its own anchors, a fixed-rate file codes at rate 0.
 
         ``memory_budget_mb`` (default ``$INVLAB_MEMORY_BUDGET_MB`` or 8192): images whose decoding would need
         more (``model.decode_bytes_per_pixel`` x pixels) are refused at encoding and decoding alike.
         """
+        name, named_file = split_weights(name)
+        if named_file is not None and weights is not None and Path(weights) != named_file:
+            raise InvlabError(f"two weight files for {name}: {named_file} (in its name) and {weights}")
+        weights = named_file if weights is None else weights
         self.name = name
         self.weights = None if weights is None else Path(weights)
         self.memory_budget_mb = float(memory_budget_mb or os.environ.get("INVLAB_MEMORY_BUDGET_MB", 8192))
@@ -62,6 +66,14 @@ class LearnedCodec(Codec):
     @property
     def trained(self) -> bool:
         return self.weights is not None or (self.pretrained and has_weights(self.name))
+
+    @property
+    def label(self) -> str:
+        """The name results go under: ``NAME``, ``NAME@STEM`` with a weight file of the user's (its stem),
+        ``NAME-untrained`` for the untrained demo model."""
+        if self.weights is not None:
+            return weights_label(self.name, self.weights)
+        return self.name if self.trained else f"{self.name}-untrained"
 
     def _rate_space(self) -> RateSpace:
         if self.weights is None:

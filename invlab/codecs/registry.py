@@ -7,6 +7,8 @@ libraries (the CLI's help and checks read it; the codec classes take theirs from
 from __future__ import annotations
 
 import difflib
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invlab.errors import UnknownCodecError
@@ -56,17 +58,42 @@ def classical_rate_space(name: str) -> RateSpace | None:
 
 #: the prefix of a CompressAI architecture coded with a user's checkpoint: ``compressai:ARCH@PATH``
 COMPRESSAI_PREFIX = "compressai:"
+#: ``MODEL@FILE``: a registered model coding with a weight file of its own (e.g. converted official weights)
+WEIGHTS_SEPARATOR = "@"
+
+
+def split_weights(name: str) -> tuple[str, Path | None]:
+    """``MODEL@FILE`` -> (MODEL, FILE); any other name -> (name, None). CompressAI names keep their own form."""
+    if name.startswith(COMPRESSAI_PREFIX) or WEIGHTS_SEPARATOR not in name:
+        return name, None
+    model, _, file = name.partition(WEIGHTS_SEPARATOR)
+    if not file:
+        raise UnknownCodecError(f"{name[:64]!r} names no weight file after {WEIGHTS_SEPARATOR!r} (MODEL@FILE)")
+    return model, Path(file)
+
+
+def file_safe(text: str) -> str:
+    """``text`` as part of a file name: each run of anything but letters, digits, ``.``, ``+``, ``-`` becomes ``-``."""
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", text)
+
+
+def weights_label(model: str, file: str | Path) -> str:
+    """``MODEL@STEM``: the name results of ``model`` with a weight file of one's own go under (the file's stem,
+    :func:`file_safe`)."""
+    return f"{model}{WEIGHTS_SEPARATOR}{file_safe(Path(file).stem)}"
 
 
 def codec_kind(name: str) -> str:
     """What a codec name names: ``"classical"`` (``jpeg``, ..., ``vvc-<preset>``), ``"compressai"``
-    (``compressai:ARCH[@CHECKPOINT]``) or ``"learned"`` (a registered model); an unknown name raises
-    :class:`~invlab.errors.UnknownCodecError`, naming the closest known one."""
+    (``compressai:ARCH[@CHECKPOINT]``) or ``"learned"`` (a registered model, or ``MODEL@FILE``: one with a weight
+    file of its own); an unknown name raises :class:`~invlab.errors.UnknownCodecError`, naming the closest known one."""
     if classical_rate_space(name) is not None:
         return "classical"
     if name.startswith(COMPRESSAI_PREFIX):
         return "compressai"
     from invlab.models.registry import is_model
+
+    name = split_weights(name)[0]
 
     if is_model(name):
         return "learned"
@@ -80,12 +107,17 @@ def codec_kind(name: str) -> str:
 
 def rate_space_of(name: str, pretrained: bool = True) -> RateSpace:
     """What ``rate`` means for a codec name, without loading it: a classical knob, a variable-rate model's
-    anchor range, or the weight indices a fixed-rate family ships (one set of weights when untrained)."""
+    anchor range, or the weight indices a fixed-rate family ships (one set of weights when untrained). A
+    ``MODEL@FILE`` name is the exception: the file's own model says its rates, so it is loaded."""
     kind = codec_kind(name)
     if kind == "classical":
         return classical_rate_space(name)
     if kind == "compressai":  # a user's CompressAI checkpoint: one network, one rate
         return weight_index_space([0])
+    if split_weights(name)[1] is not None:
+        from invlab.codecs.learned import learned_codec
+
+        return learned_codec(name).rate_space
     from invlab.models import get_spec
     from invlab.weights import rate_indices, ships_per_rate
 

@@ -1,9 +1,10 @@
 """The JSONL result cache of a sweep: one record per (image, rate), appended as soon as it exists.
 
-A record is ``{**labels, "image": stem, **measurement, **tags(rate)}``. ``labels`` name what was measured
+A record is ``{**labels, "image": stem, **measurement, **tags(image, rate)}``. ``labels`` name what was measured
 (``rd``: the codec); ``tags`` are the settings a record must have been measured with to be reused (``evaluate``:
-the weights hash and the thread count). An interrupted write leaves a torn last line: reading skips it and the
-next append starts on a fresh line, so the cache stays valid JSONL and a rerun measures that point again.
+the weights hash and the thread count; the re-encoding study: the generations and the image's pixels). An
+interrupted write leaves a torn last line: reading skips it and the next append starts on a fresh line, so the
+cache stays valid JSONL and a rerun measures that point again.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from invlab.eval.measure import Measurement
 
 
 class ResultCache:
-    """The records of ``path``, valid when their ``tags`` equal ``tags(rate)`` (every record without ``tags``)."""
+    """The records of ``path``, valid when their ``tags`` equal ``tags(image, rate)`` (every record without
+    ``tags``)."""
 
     def __init__(self, path: str | Path, labels: dict[str, Any] | None = None,
-                 tags: Callable[[float], dict[str, Any]] | None = None):
+                 tags: Callable[[str, float], dict[str, Any]] | None = None):
         self.path = Path(path)
         self.labels = dict(labels or {})
-        self.tags = tags or (lambda rate: {})
+        self.tags = tags or (lambda image, rate: {})
 
     def read(self) -> list[dict[str, Any]]:
         """Every complete record in the file (a line cut short by an interruption is skipped)."""
@@ -44,7 +46,7 @@ class ResultCache:
         """The records of these images and rates measured with this cache's tags, in file order."""
         rates = set(rates)
         return [r for r in self.read() if r["image"] in images and r["rate"] in rates
-                and all(r.get(k) == v for k, v in self.tags(r["rate"]).items())]
+                and all(r.get(k) == v for k, v in self.tags(r["image"], r["rate"]).items())]
 
     def done(self, images: Collection[str], rates: Collection[float]) -> set[tuple[str, float]]:
         """The (image, rate) points that need no measuring."""
@@ -57,7 +59,7 @@ class ResultCache:
 
     def record(self, image: str, measurement: Measurement) -> dict[str, Any]:
         """The cache line of one measured point."""
-        return {**self.labels, "image": image, **measurement, **self.tags(measurement["rate"])}
+        return {**self.labels, "image": image, **measurement, **self.tags(image, measurement["rate"])}
 
     @contextlib.contextmanager
     def appending(self) -> Iterator[Callable[[str, Iterable[Measurement]], None]]:
@@ -79,3 +81,4 @@ class ResultCache:
         with self.path.open("rb") as fh:
             fh.seek(-1, 2)
             return fh.read(1) != b"\n"
+

@@ -37,7 +37,6 @@ import datetime
 import json
 import math
 import platform
-import re
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +47,7 @@ import pandas as pd
 import torch
 
 from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.registry import file_safe, weights_label
 from invlab.datasets import NAMED, dataset_dir, list_images
 from invlab.errors import InvlabError, OutputExistsError
 from invlab.eval.anchors import KODAK_ANCHORS, load_anchor
@@ -58,7 +58,7 @@ from invlab.eval.sweep import Setup, build_codec, dask_client, plan, sweep
 from invlab.metrics import bd_psnr, bd_rate
 from invlab.models import count_parameters, get_spec, list_models
 from invlab.models.base import InvlabModel
-from invlab.weights import cpu_hours_of, gpu_budget, has_weights, read_metadata
+from invlab.weights import cpu_hours_of, gpu_budget, has_weights, official_phrase, read_metadata
 
 KODAK_IMAGES = 24
 #: the per-rate means of the summary, in print order (CompressAI's keys where it has one)
@@ -166,12 +166,9 @@ def _environment(threads: int) -> dict[str, Any]:
 def output_name(model: str, trained: bool, options: dict[str, Any], weights: str | Path | None = None) -> str:
     """``MODEL[@WEIGHTS][+opt-val...]-eval`` (``-eval-untrained`` for an untrained model; WEIGHTS: the stem of a
     weight file of one's own)."""
-    def file_safe(text: str) -> str:
-        return re.sub(r"[^A-Za-z0-9.+-]+", "-", text)
-
     tag = file_safe("".join(f"+{k}-{v}" for k, v in sorted(options.items()))).lower()
-    source = "" if weights is None else "@" + file_safe(Path(weights).stem)
-    return f"{model}{source}{tag}-eval" + ("" if trained else "-untrained")
+    source = model if weights is None else weights_label(model, weights)
+    return f"{source}{tag}-eval" + ("" if trained else "-untrained")
 
 
 def evaluate_model(
@@ -234,7 +231,7 @@ def evaluate_model(
 
     hashes = {r: codec.model(r).weights_hash.hex() for r in rates}
     results = ResultCache(json_path.parent / "cache" / f"{json_path.stem}.jsonl",
-                          tags=lambda rate: {"threads": threads, "weights_hash": hashes[rate]})
+                          tags=lambda image, rate: {"threads": threads, "weights_hash": hashes[rate]})
     setup = Setup(model, pretrained, json.dumps(codec_options, sort_keys=True), threads, learned_extras, warm_up=True)
     with dask_client(workers, threads, scheduler) as client:
         sweep(plan(setup, images, rates, results), results, client, desc=json_path.stem, progress=progress,
@@ -287,8 +284,7 @@ def format_report(payload: dict[str, Any]) -> str:
     state = "trained" if meta["trained"] else "UNTRAINED: plumbing numbers, not results"
     official = [w["official"] for w in meta["weights"] if w.get("official")]
     if official:
-        source = official[0]
-        state = f"official weights from {source['source']} (sha256 {source['sha256'][:12]}…), not trained here"
+        state = official_phrase(official[0])
     head = (f"{meta['model']} ({meta['family']}, {state}; {meta['parameters']} parameters; "
             f"coding path: {coding_path(meta)}; options: {meta['options'] or '-'})\n"
             f"{meta['images']} images of {meta['dataset']}, CPU, {meta['threads']} thread(s), torch {meta['torch']}")

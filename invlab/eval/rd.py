@@ -23,17 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from invlab.codecs.base import Codec
 from invlab.datasets import list_images
 from invlab.eval.anchors import Curve, load_anchor, load_curve
 from invlab.eval.cache import ResultCache
 from invlab.eval.sweep import Setup, dask_client, loaded_codec, plan, sweep
 from invlab.metrics import bd_psnr, bd_rate
-
-
-def result_name(codec: Codec) -> str:
-    """The file name a codec's results go under: untrained learned codecs say so."""
-    return codec.name if getattr(codec, "trained", True) else f"{codec.name}-untrained"
 
 
 def to_compressai_json(df: pd.DataFrame, name: str, description: str) -> dict:
@@ -108,7 +102,7 @@ def _sweep_codec(name: str, pretrained: bool, images: list[str], out_dir: Path, 
                  client: Any, progress: bool, threads: int = 1) -> tuple[str, pd.DataFrame]:
     """Measure the missing (image, rate) points of one codec, then write its JSON and CSV."""
     codec = loaded_codec(name, pretrained)
-    label = result_name(codec)
+    label = codec.label
     codec_rates = tuple(float(r) for r in (rates if rates is not None else codec.rates))
     results = ResultCache(out_dir / "cache" / f"{label}.jsonl", labels={"codec": label})
     setup = Setup(name, pretrained, threads=threads)
@@ -124,8 +118,9 @@ def _sweep_codec(name: str, pretrained: bool, images: list[str], out_dir: Path, 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="kodak", help='"kodak" or a folder of images')
     parser.add_argument("--codecs", required=True,
-                        help="comma-separated: jpeg,jpeg444,jpeg2000,webp,jpegxl,avif,hevc444,vvc[,vvc-slower] "
-                             "and/or registered model names")
+                        help="comma-separated: jpeg,jpeg444,jpeg2000,webp,jpegxl,avif,hevc444,vvc[,vvc-slower], "
+                             "registered model names, and MODEL@FILE for a model with a weight file of its own "
+                             "(e.g. converted official weights; results go under MODEL@STEM)")
     parser.add_argument("--out", default=None, help="output folder (default results/<dataset>)")
     parser.add_argument("--rates", action="append", default=[], metavar="CODEC=R1,R2,...",
                         help="override a codec's rate settings (repeatable)")

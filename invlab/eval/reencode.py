@@ -1,21 +1,28 @@
 """Re-encoding (generation loss) study: x_k = round8(dec(enc(x_{k-1}))), k = 1..G.
 
 Every generation goes through real bitstreams and the codec's 8-bit decode. Reported per generation: bpp
-(file bytes), PSNR against the original and against the previous generation.
+(file bytes), PSNR against the original and against the previous generation. The study runs on the measuring
+harness that ``rd`` and ``evaluate`` share: every (codec, image) point is cached in ``<out>/cache`` as soon as it
+is measured, so an interrupted study resumes and ``--update`` re-measures nothing it already has.
 
     invlab reencode --codecs tiny-flow,jpeg --images data/kodak --generations 50
     invlab reencode --codecs msinn-mini,jpeg,webp --images data/kodak/kodim04.png --match-bpp 0.5
     invlab reencode --codecs bmshj2018-hyperprior-mini --images data/kodak/kodim04.png --match-bpp 0.5 --update
     invlab reencode --codecs anfic-mini --images data/kodak/kodim04.png data/kodak/kodim15.png --workers 2 --update
+    invlab reencode --codecs msinn@msinn-official.pt,jpeg --images data/kodak/kodim04.png   # a weight file of one's own
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import hashlib
 import math
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +30,15 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-from tqdm.auto import tqdm
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.registry import file_safe
 from invlab.codecs.search import rate_for_bpp
 from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
+from invlab.eval.cache import ResultCache
+from invlab.eval.sweep import Setup, dask_client, plan, sweep
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
 from invlab.weights import cpu_hours_of, fine_tune_start, gpu_budget, read_metadata
@@ -169,74 +178,103 @@ def describe_estimate(estimate: pd.DataFrame, images: dict[str, np.ndarray], gen
 
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
               rates: dict[str, float] | None = None, progress: bool = True, match_bpp: float | None = None,
-              workers: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+              workers: int = 1, cache_dir: str | Path | None = None, redo: bool = False,
+              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run.
 
     A codec codes at ``rates[name]`` if given, else (``match_bpp``) at the setting whose first generation of
     each image lands nearest ``match_bpp`` bpp (:func:`rate_for_bpp`), else at the middle of its sweep.
-    ``workers`` > 1 runs the (codec, image) studies side by side on a local Dask cluster of that many processes
-    (one torch thread each; the same results, in the same order). ``progress`` shows a tqdm bar over every
-    generation of every codec and image."""
+
+    The study is a front end of the measuring harness (:mod:`invlab.eval.sweep`): a point is one (image, starting
+    rate) and its record holds every generation. ``cache_dir`` keeps the records (``<codec>.jsonl``, and the bpp
+    searches in ``<codec>-match.jsonl``), appended as they come, so an interrupted study resumes and a repeated one
+    reads them back; a record is reused only for the same pixels, generations and weights. ``redo`` measures every
+    point again. Without ``cache_dir`` the records live in a temporary folder. ``workers`` > 1 runs the images on a
+    local Dask cluster of that many processes (one torch thread each; the same results, in the same order).
+    ``progress`` shows a tqdm bar per codec."""
     rates = rates or {}
-    done: dict[tuple[int, int], tuple[pd.DataFrame | None, dict[str, Any]]] = {}
-    tasks: list[tuple[int, int, str, str, np.ndarray, float | None, float | None]] = []
-    codecs: dict[str, tuple[Codec, str]] = {}
-    for i, name in enumerate(names):
-        codec, label = open_codec(name)
-        if codec is None:
-            done[i, -1] = None, {"codec": name, "label": label}
-            continue
-        codecs[name] = codec, label
-        match = None if name in rates else match_bpp
-        tasks += [(i, j, name, image_name, rgb, rates.get(name), match)
-                  for j, (image_name, rgb) in enumerate(images.items())]
-    bar = tqdm(total=len(tasks) * generations, desc="re-encoding", unit="gen", disable=not progress)
-    if workers <= 1 or len(tasks) <= 1:
-        for i, j, name, image_name, rgb, rate, match in tasks:
-            bar.set_postfix_str(f"{name} · {image_name}")
-            done[i, j] = _one_study(*codecs[name], name, image_name, rgb, generations, rate, match, bar.update)
-    else:
-        from distributed import as_completed
-
-        from invlab.eval.sweep import dask_client
-
-        with dask_client(min(workers, len(tasks))) as client:
-            futures = {client.submit(_study_in_worker, name, image_name, rgb, generations, rate, match,
-                                     pure=False): (i, j) for i, j, name, image_name, rgb, rate, match in tasks}
-            for future in as_completed(list(futures)):
-                done[futures[future]] = future.result()
-                bar.update(generations)
-    bar.close()
-    results = [done[key] for key in sorted(done)]
-    rows = [df for df, _ in results if df is not None]
-    return (pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()), pd.DataFrame([s for _, s in results])
-
-
-def _one_study(codec: Codec, label: str, name: str, image_name: str, rgb: np.ndarray, generations: int,
-               rate: float | None, match_bpp: float | None, on_generation: Callable[[], None] | None = None,
-               ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One codec on one image: its per-generation rows and its summary row (see :func:`run_study`)."""
-    if rate is None:
-        rate = default_rate(codec) if match_bpp is None else rate_for_bpp(codec, rgb, match_bpp).rate
-    df = reencode_study(codec, rgb, rate, generations, on_generation=on_generation)
-    matched = {} if match_bpp is None else {"target_bpp": match_bpp}
-    summary = {"codec": name, "label": label, "training": training_of(codec, rate), "image": image_name,
-               "rate": rate, **matched, **summarise(df)}
-    return df.assign(codec=name, label=label, image=image_name, rate=rate), summary
+    digests = {key: pixels_digest(rgb) for key, rgb in images.items()}
+    summaries: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    parallel = workers > 1 and len(images) > 1
+    with (contextlib.nullcontext(cache_dir) if cache_dir is not None else tempfile.TemporaryDirectory()) as folder, \
+            dask_client(workers if parallel else 1) as client:
+        for name in names:
+            codec, label = open_codec(name)
+            if codec is None:
+                summaries.append({"codec": name, "label": label})
+                continue
+            setup = Setup(name, pretrained=label != UNTRAINED)
+            if name in rates:
+                start = dict.fromkeys(images, float(rates[name]))
+            elif match_bpp is not None:
+                start = _matched_rates(codec, setup, images, digests, match_bpp, Path(folder), client, redo)
+            else:
+                start = dict.fromkeys(images, default_rate(codec))
+            weights = _weights_tag(codec)
+            results = ResultCache(Path(folder) / f"{file_safe(name)}.jsonl", labels={"codec": name},
+                                  tags=lambda image, rate, w=weights: {"generations": generations,
+                                                                       "pixels": digests[image], **w(rate)})
+            study = replace(setup, task=functools.partial(reencode_record, generations=generations))
+            jobs = plan(study, images, {k: (r,) for k, r in start.items()}, results, redo=redo)
+            sweep(jobs, results, client, desc=f"re-encoding {name}", progress=progress, codec=codec)
+            records = {(r["image"], r["rate"]): r for r in results.usable(images, set(start.values()))}
+            for key in images:
+                df = pd.DataFrame({k: records[key, start[key]][k] for k in GENERATION_FIELDS})
+                matched = {} if name in rates or match_bpp is None else {"target_bpp": match_bpp}
+                summaries.append({"codec": name, "label": label, "training": training_of(codec, start[key]),
+                                  "image": key, "rate": start[key], **matched, **summarise(df)})
+                frames.append(df.assign(codec=name, label=label, image=key, rate=start[key]))
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), pd.DataFrame(summaries)
 
 
-@functools.cache
-def _worker_codec(name: str) -> tuple[Codec | None, str]:
-    """:func:`open_codec`, once per worker process."""
-    return open_codec(name)
+#: the per-generation columns of a study (a record holds one list per column)
+GENERATION_FIELDS = ("generation", "bpp", "psnr", "psnr_prev")
 
 
-def _study_in_worker(name: str, image_name: str, rgb: np.ndarray, generations: int, rate: float | None,
-                     match_bpp: float | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    codec, label = _worker_codec(name)
-    if codec is None:
-        raise InvlabError(f"{name}: {label}")
-    return _one_study(codec, label, name, image_name, rgb, generations, rate, match_bpp)
+def reencode_record(codec: Codec, rgb: np.ndarray, rate: float, generations: int) -> dict[str, Any]:
+    """The harness task of one (image, starting rate) point: every generation, one list per column."""
+    df = reencode_study(codec, rgb, rate, generations)
+    return {"rate": float(rate), **{k: df[k].tolist() for k in GENERATION_FIELDS}}
+
+
+def match_record(codec: Codec, rgb: np.ndarray, target: float) -> dict[str, Any]:
+    """The harness task of one bpp search: the setting whose first file lands nearest ``target`` bpp."""
+    match = rate_for_bpp(codec, rgb, target)
+    return {"rate": float(target), "setting": float(match.rate), "bpp": match.bpp}
+
+
+def pixels_digest(rgb: np.ndarray) -> str:
+    """A short SHA-256 of an image's shape and pixels: a cached record is reused only for the same picture."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return hashlib.sha256(repr(rgb.shape).encode() + rgb.tobytes()).hexdigest()[:16]
+
+
+def _weights_tag(codec: Codec) -> Callable[[float], dict[str, str]]:
+    """``rate -> {"weights_hash": ...}`` for a learned codec (new weights, new records), nothing for others."""
+    if not isinstance(codec, LearnedCodec):
+        return lambda rate: {}
+    return lambda rate: {"weights_hash": codec.model(rate).weights_hash.hex()}
+
+
+def _all_weights_tag(codec: Codec) -> dict[str, str]:
+    """The hashes of every set of weights a bpp search may try (a learned codec), nothing for others."""
+    if not isinstance(codec, LearnedCodec):
+        return {}
+    return {"weights_hash": ",".join(sorted({codec.model(r).weights_hash.hex()[:16] for r in codec.rates}))}
+
+
+def _matched_rates(codec: Codec, setup: Setup, images: dict[str, np.ndarray], digests: dict[str, str],
+                   target: float, folder: Path, client: Any, redo: bool) -> dict[str, float]:
+    """Each image's setting nearest ``target`` bpp: bpp searches run and cached by the harness like the study."""
+    weights = _all_weights_tag(codec)
+    results = ResultCache(folder / f"{file_safe(setup.codec)}-match.jsonl", labels={"codec": setup.codec},
+                          tags=lambda image, rate: {"pixels": digests[image], **weights})
+    search = replace(setup, task=match_record)
+    sweep(plan(search, images, (float(target),), results, redo=redo), results, client,
+          desc=f"bpp search {setup.codec}", progress=False, codec=codec)
+    found = {r["image"]: r["setting"] for r in results.usable(images, {float(target)})}
+    return {key: found[key] for key in images}
 
 
 def _series_name(df: pd.DataFrame) -> pd.Series:
@@ -260,7 +298,8 @@ def plot_bpp(df: pd.DataFrame) -> go.Figure:
 
 # ---------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codecs", required=True, help="comma-separated codec/model names")
+    parser.add_argument("--codecs", required=True,
+                        help="comma-separated codec/model names; MODEL@FILE: a model with a weight file of one's own")
     parser.add_argument("--images", required=True, nargs="+", help="image files or folders")
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--rate", action="append", default=[], metavar="CODEC=RATE",
@@ -272,7 +311,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="run the (codec, image) studies on this many worker processes, one torch thread each "
                              "(a local Dask cluster; the same results)")
-    parser.add_argument("--force", action="store_true", help="replace the results of an earlier study in --out")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the results of an earlier study in --out, measuring these codecs again")
     parser.add_argument("--update", action="store_true",
                         help="add these codecs to the earlier study in --out, replacing only their own results")
 
@@ -292,11 +332,11 @@ def run(args: argparse.Namespace) -> int:
     if args.match_bpp is not None and not args.match_bpp > 0:
         raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
     rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp,
-                              workers=args.workers)
+                              workers=args.workers, cache_dir=out / "cache", redo=args.force)
     out.mkdir(parents=True, exist_ok=True)
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
-            df.to_csv(out / f"{codec}_{image}.csv", index=False)
+            df.to_csv(out / f"{file_safe(codec)}_{file_safe(image)}.csv", index=False)
     summary = pd.concat([kept, summary], ignore_index=True) if not kept.empty else summary
     earlier.write_text(summary.to_json(orient="records", indent=1) + "\n")
     print(summary.to_string(index=False))

@@ -1,6 +1,8 @@
 """The sweep: measure the (image, rate) points a result cache lacks, in this process or on ``dask.distributed``.
 
-A job is one image and its missing rates. Jobs run on a local cluster of ``workers`` processes with
+A job is one image (a file, or pixels held in memory under a name) and its missing rates; what a point measures
+is the setup's ``task`` (default: :func:`~invlab.eval.measure.measure`, one encode + decode; the re-encoding
+study's task codes many generations). Jobs run on a local cluster of ``workers`` processes with
 ``threads_per_worker`` torch threads each (explicit: oversubscribed torch was measured 10-30x slower here), or
 on an existing cluster (``scheduler="tcp://host:8786"``); ``workers=1`` without a scheduler runs them here.
 The cache stays the single source of truth: cached points are not resubmitted and records are appended as
@@ -13,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from invlab.codecs.base import Codec
@@ -32,9 +35,14 @@ class SweepError(InvlabError):
     """Some (image, rate) jobs of a sweep failed; the others were measured and cached (a rerun resumes)."""
 
 
+#: what one (image, rate) point measures: (codec, pixels, rate) -> its record (a dict with at least ``rate``)
+Task = Callable[[Codec, np.ndarray, float], dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Setup:
-    """What every job of one sweep does: the codec, torch threads, the extras hook, a warm-up per model."""
+    """What every job of one sweep does: the codec, torch threads, the extras hook or another task, a warm-up
+    per model."""
 
     codec: str
     pretrained: bool = True
@@ -42,15 +50,28 @@ class Setup:
     threads: int = 1
     extras: Extras | None = None
     warm_up: bool = False  # one untimed round trip per model and process first (learned codecs)
+    task: Task | None = None  # what a point measures (None: measure(codec, rgb, rate, extras))
 
 
 @dataclass(frozen=True)
 class Job:
-    """One image and the rates to measure it at."""
+    """One image and the rates to measure it at: a file (``image``: its path), or ``pixels`` held in memory
+    (``image``: their name)."""
 
     setup: Setup
     image: str
     rates: tuple[float, ...]
+    pixels: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        """The image's name in the result cache: a file's stem, or the in-memory image's name."""
+        return image_key(self.image, self.pixels is not None)
+
+
+def image_key(image: str | Path, in_memory: bool = False) -> str:
+    """The name an image's records carry: the stem of its file, or the name of an in-memory image as given."""
+    return str(image) if in_memory else Path(image).stem
 
 
 def build_codec(name: str, pretrained: bool = True, options: dict[str, Any] | None = None) -> Codec:
@@ -67,14 +88,23 @@ def loaded_codec(name: str, pretrained: bool = True, options: str = "{}") -> Cod
     return build_codec(name, pretrained, json.loads(options))
 
 
-def plan(setup: Setup, images: Sequence[str | Path], rates: Sequence[float], results: ResultCache) -> list[Job]:
-    """One job per image that lacks some of ``rates`` in ``results`` (those rates, in the order given)."""
-    done = results.done({Path(p).stem for p in images}, rates)
+def plan(setup: Setup, images: Sequence[str | Path] | Mapping[str, np.ndarray],
+         rates: Sequence[float] | Mapping[str, Sequence[float]], results: ResultCache,
+         redo: bool = False) -> list[Job]:
+    """One job per image that lacks some of its rates in ``results`` (those rates, in the order given).
+
+    ``images``: files, or in-memory pixels by name. ``rates``: the same for every image, or per image key
+    (:func:`image_key`). ``redo``: measure every point again (the new records win; see ``ResultCache.table``)."""
+    in_memory = isinstance(images, Mapping)
+    keys = {image_key(p, in_memory): p for p in images}
+    per_image = {k: tuple(rates[k] if isinstance(rates, Mapping) else rates) for k in keys}
+    done = set() if redo else results.done(keys, {r for todo in per_image.values() for r in todo})
     jobs = []
-    for path in images:
-        todo = tuple(r for r in rates if (Path(path).stem, r) not in done)
+    for key, image in keys.items():
+        todo = tuple(r for r in per_image[key] if (key, r) not in done)
         if todo:
-            jobs.append(Job(setup, str(path), todo))
+            pixels = images[image] if in_memory else None
+            jobs.append(Job(setup, str(image), todo, pixels))
     return jobs
 
 
@@ -84,12 +114,14 @@ def run_job(job: Job, codec: Codec | None = None) -> list[Measurement]:
 
     setup = job.setup
     codec = codec or loaded_codec(setup.codec, setup.pretrained, setup.options)
-    rgb = load_image(job.image).rgb
+    rgb = job.pixels if job.pixels is not None else load_image(job.image).rgb
     previous = torch.get_num_threads()
     torch.set_num_threads(setup.threads)
     try:
         for rate in job.rates if setup.warm_up else ():
             warm_up(codec, rgb, rate)
+        if setup.task is not None:
+            return [setup.task(codec, rgb, rate) for rate in job.rates]
         return [measure(codec, rgb, rate, setup.extras) for rate in job.rates]
     finally:
         torch.set_num_threads(previous)
@@ -144,7 +176,7 @@ def sweep(jobs: list[Job], results: ResultCache, client: Any = None, desc: str =
             if error is not None:
                 failures.append(f"{Path(job.image).name} at rates {list(job.rates)}: {type(error).__name__}: {error}")
             else:
-                append(Path(job.image).stem, measured)
+                append(job.key, measured)
             bar.update(len(job.rates))
     bar.close()
     if failures:

@@ -126,8 +126,10 @@ class RateControlApp:
         classical_options = sources.classical_names()
         self.image_box = w.Dropdown(options=sources.kodak_images(), value=image, description="image")
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="your image")
-        self.model_box = w.Dropdown(options=sources.learned_models(variable_rate_only=True),
-                                    value=model or sources.default_model(), description="model")
+        models = sources.learned_models(variable_rate_only=True)
+        model = model or sources.default_model()
+        self.model_box = w.Dropdown(options=models if model in models else [model, *models],  # MODEL@FILE: first
+                                    value=model, description="model")
         self.codec_box = w.Dropdown(options=[NO_CLASSICAL, *classical_options], description="classical",
                                     value=classical if classical in classical_options else NO_CLASSICAL)
         self.rate = RateSlider(description="rate", step=0.05, continuous_update=False, readout_format=".2f",

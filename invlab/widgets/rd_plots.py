@@ -19,6 +19,7 @@ from matplotlib import colormaps, rc_context
 from matplotlib.figure import Figure  # no pyplot: leaves the notebook's backend alone
 from plotly.subplots import make_subplots
 
+from invlab.errors import InvlabError
 from invlab.eval.anchors import Curve, load_anchor, load_results
 
 PALETTE = colormaps["tab20"].colors
@@ -37,9 +38,17 @@ ANCHOR_LABELS = {
 }
 
 
-def collect_curves(results_dir: str | Path, anchors: Sequence[str] = DEFAULT_ANCHORS) -> dict[str, Curve]:
-    """Every result JSON of ``results_dir`` (ours, by file stem) plus the named Kodak anchors (dashed later)."""
+def collect_curves(results_dir: str | Path, anchors: Sequence[str] = DEFAULT_ANCHORS,
+                   only: Sequence[str] | None = None) -> dict[str, Curve]:
+    """Every result JSON of ``results_dir`` (ours, by file stem; ``only``: just these stems, in this order) plus the
+    named Kodak anchors (dashed later). E.g. a converted model beside its paper's curve:
+    ``collect_curves(dir, ["msinn-12"], only=["msinn@msinn-official-eval"])``."""
     curves = load_results(results_dir) if Path(results_dir).is_dir() else {}
+    if only is not None:
+        missing = [name for name in only if name not in curves]
+        if missing:
+            raise InvlabError(f"no results named {', '.join(missing)} in {results_dir} (there: {', '.join(curves)})")
+        curves = {name: curves[name] for name in only}
     for name in anchors:
         curves[ANCHOR_LABELS.get(name, name)] = load_anchor(name)
     return curves

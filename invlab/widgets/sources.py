@@ -14,10 +14,11 @@ from PIL import Image
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec, learned_codec
+from invlab.codecs.registry import split_weights
 from invlab.errors import InvlabError
 from invlab.io.images import from_pil, load_image
 from invlab.models import get_spec, list_models
-from invlab.weights import REPO_ROOT, has_weights
+from invlab.weights import REPO_ROOT, budget_line, file_line, has_weights
 
 KODAK_DIR = REPO_ROOT / "data" / "kodak"
 PREFERRED_MODELS = ("msinn-mini", "tiny-flow")
@@ -60,7 +61,7 @@ def learned_models(variable_rate_only: bool = False) -> list[str]:
 
 
 def is_variable_rate(name: str) -> bool:
-    return get_spec(name).variable_rate
+    return get_spec(split_weights(name)[0]).variable_rate
 
 
 def default_model() -> str:
@@ -68,16 +69,20 @@ def default_model() -> str:
 
 
 def open_learned(name: str) -> LearnedCodec:
-    """The learned codec for ``name``: trained weights when shipped, else the untrained deterministic init."""
+    """The learned codec for ``name``: trained weights when shipped, else the untrained deterministic init;
+    ``MODEL@FILE``: the model with that weight file (e.g. converted official weights)."""
+    if split_weights(name)[1] is not None:
+        return learned_codec(name)
     return learned_codec(name, pretrained=has_weights(name))
 
 
 def model_status(name: str) -> str:
-    """One line for the notebook: trained weights, or :data:`UNTRAINED_BANNER`."""
-    family = get_spec(name).family
+    """One line for the notebook: trained weights (shipped, or the user's file), or :data:`UNTRAINED_BANNER`."""
+    model, file = split_weights(name)
+    family = get_spec(model).family
+    if file is not None:
+        return f"{file_line(model, file)} [{family}]"
     if has_weights(name):
-        from invlab.weights import budget_line
-
         return f"{budget_line(name)} [{family}]"
     return f"{name} ({family}): {UNTRAINED_BANNER}"
 
