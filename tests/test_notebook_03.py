@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import zlib
 from pathlib import Path
 
 import nbformat
@@ -12,13 +14,14 @@ import papermill
 import pytest
 
 from invlab.eval.anchors import load_anchor
-from invlab.eval.report import BD_DIGITS, render, replace_block, results_table
+from invlab.eval.names import ANCHOR_LABELS
+from invlab.eval.report import BD_DIGITS, display_table, reading, render, replace_block, results_table
 from invlab.widgets.rd_plots import (
-    ANCHOR_LABELS,
     LEGEND_COLUMNS,
     LEGEND_LINE_CHARS,
     LEGEND_ROW_PX,
     collect_curves,
+    curated,
     export_figures,
     rd_figure,
     wrap_label,
@@ -52,7 +55,7 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **parameters) -> str:
 
 def test_notebook_03_runs_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     printed = _run(tmp_path, monkeypatch, quick=True, export_figures=True)  # exports into its temporary folder
-    assert printed.count("wrote ") == 3 and str(FIGURES) not in printed
+    assert printed.count("wrote ") == 6 and str(FIGURES) not in printed  # 3 formats x 2 column widths
 
 
 def test_notebook_03_default_run_exports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -108,7 +111,8 @@ def test_collect_and_figures_with_anchors_only(tmp_path: Path):
     fig = rd_figure(curves)
     assert len(fig.data) == 4  # PSNR + MS-SSIM for each (both files have MS-SSIM)
     paths = export_figures(curves, tmp_path / "figs", formats=["svg", "png"])
-    assert [p.suffix for p in paths] == [".svg", ".png"] and all(p.stat().st_size > 1000 for p in paths)
+    assert [p.name for p in paths] == ["rd_kodak.svg", "rd_kodak.png", "rd_kodak-single.svg", "rd_kodak-single.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
 
 
 def test_report_block_replacement(tmp_path: Path):
@@ -160,7 +164,7 @@ def test_a_learned_models_training_budget_is_in_the_table_and_the_legend(tmp_pat
     assert table.loc["flow-eval", "training"] == "200 steps"  # what is unknown is not made up
     assert table.loc["jpeg", "training"] == "-"
     names = [t.name for t in rd_figure(collect_curves(kodak, anchors=["vtm"])).data if t.showlegend is not False]
-    assert "family-eval (2 files, 1.8 CPU-h, 1,500 steps)" in names and "jpeg" in names
+    assert "family (2 files, 1.8 CPU-h, 1,500 steps)" in names and "jpeg" in names  # "-eval" is not shown
 
 
 def test_only_draws_the_named_results_beside_the_anchors(tmp_path: Path):
@@ -175,3 +179,58 @@ def test_only_draws_the_named_results_beside_the_anchors(tmp_path: Path):
     assert len(collect_curves(tmp_path, ["msinn-12"])) == 3
     with pytest.raises(InvlabError, match="no results named msinn-official"):
         collect_curves(tmp_path, [], only=["msinn-official"])
+
+
+def _pdf_facts(path: Path) -> tuple[float, set[float], int]:
+    """(page width in inches, the font sizes its text is set in, embedded TrueType font files) of a PDF."""
+    data = path.read_bytes()
+    width = float(re.search(rb"/MediaBox \[ *0 0 ([\d.]+) ", data).group(1)) / 72
+    sizes = set()
+    for stream in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            sizes |= {float(v) for v in re.findall(rb"/F\d+ ([\d.]+) Tf", zlib.decompress(stream.group(1)))}
+        except zlib.error:
+            continue
+    return width, sizes, data.count(b"/FontFile2")
+
+
+def test_paper_exports_have_ieee_widths_small_text_and_embedded_fonts(tmp_path: Path):
+    curves = curated(collect_curves(REPO / "results" / "kodak"))
+    paths = export_figures(curves, tmp_path, formats=["pdf"])
+    assert [p.name for p in paths] == ["rd_kodak.pdf", "rd_kodak-single.pdf"]
+    for path, inches in zip(paths, (7.16, 3.5), strict=True):
+        width, sizes, fonts = _pdf_facts(path)
+        assert width == pytest.approx(inches, abs=0.01), path.name
+        assert sizes and all(7 <= s <= 9 for s in sizes), (path.name, sizes)
+        assert fonts >= 1, f"{path.name}: fonts not embedded"
+
+
+def test_every_curve_has_its_own_colour_and_style_and_the_codec_keeps_its_colour():
+    curves = collect_curves(REPO / "results" / "kodak")
+    fig = rd_figure(curves)
+    psnr = [t for t in fig.data if t.xaxis == "x"]
+    looks = [(t.line.color, t.line.dash, t.marker.symbol) for t in psnr]
+    assert len(psnr) == len(curves) and len(set(looks)) == len(looks)
+    alone = rd_figure({"msinn-mini-12-eval": curves["msinn-mini-12-eval"]}).data[0]
+    assert alone.line.color == next(t for t in psnr if t.name.startswith("msinn-mini-12 ")).line.color
+    kinds = {t.name.split(" ")[0]: t.line.dash for t in psnr}
+    assert kinds["msinn-mini-12"] == "solid" and kinds["mbt2018-mean-mini"] == "dash" and kinds["jpeg"] == "dot"
+    assert fig.layout.xaxis.type == "log"  # 0.05-4 bpp: more than a decade
+
+
+def test_the_curated_selection_keeps_each_familys_best_and_the_published_curves():
+    curves = collect_curves(REPO / "results" / "kodak")
+    shown = curated(curves)
+    assert "msinn-mini-12-eval" in shown and "msinn-mini-eval" not in shown  # the better MSINN mini only
+    assert "jpeg" in shown and "webp" not in shown
+    assert all(label in shown for label in (ANCHOR_LABELS["vtm"], ANCHOR_LABELS["msinn-12"]))
+    assert 6 <= len(shown) < len(curves)
+
+
+def test_the_display_table_names_the_anchor_and_leaves_out_what_has_no_bd_value():
+    table = display_table(REPO / "results" / "kodak")
+    assert "BD-rate vs VTM (%)" in table and "BD-PSNR vs VTM (dB)" in table
+    assert table["BD-rate vs VTM (%)"].notna().all() and table["BD-rate vs VTM (%)"].is_monotonic_increasing
+    assert not any(name.endswith("-eval") for name in table.index)
+    assert sum("vvenc" in name.lower() or "vvc" in name.lower() for name in table.index) == 1
+    assert reading(table).startswith("BD-rate vs VTM: ") and "msinn-mini" in reading(table)

@@ -257,3 +257,24 @@ def test_the_study_is_cached_by_the_harness_and_resumes(small_rgb, tmp_path):
     run_study(["jpeg"], images, generations=1, match_bpp=1.0, progress=False, cache_dir=tmp_path)
     assert sweep.SUBMITTED == []  # the bpp search and the study both read back
     assert list(matched["target_bpp"]) == [1.0]
+
+
+def test_small_multiples_give_each_codec_one_colour_and_one_legend_entry(small_rgb):
+    """Notebook 04's figure: a panel per image, a codec per colour (the same in every panel), one legend entry each."""
+    from invlab.eval.reencode import summary_reading, summary_table
+    from invlab.widgets.reencode_plots import bpp_panels, psnr_panels
+
+    images = {"a": small_rgb, "b": np.ascontiguousarray(small_rgb[::-1])}
+    rows, summary = run_study(["jpeg", "webp", "tiny-flow"], images, generations=2, rates={"jpeg": 50, "webp": 50},
+                              progress=False)
+    for fig in (psnr_panels(rows), bpp_panels(rows)):
+        assert len(fig.layout.annotations) >= 2  # the panel titles: one per image
+        legend = [t for t in fig.data if t.showlegend]
+        assert [t.name for t in legend] == ["tiny-flow (untrained)", "jpeg", "webp"]  # invertible first
+        looks = {t.legendgroup: (t.line.color, t.line.dash) for t in fig.data}
+        assert len(set(looks.values())) == 3
+        assert all((t.line.color, t.line.dash) == looks[t.legendgroup] for t in fig.data)
+    table = summary_table(summary)
+    assert list(table.columns[:4]) == ["codec", "image", "label", "bpp@1"]
+    assert (table["ΔPSNR (dB)"] == table["ΔPSNR (dB)"].round(2)).all()
+    assert summary_reading(summary).startswith("After 2 generations (mean over 2 images): ")

@@ -28,8 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
-import plotly.graph_objects as go
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
@@ -277,23 +275,30 @@ def _matched_rates(codec: Codec, setup: Setup, images: dict[str, np.ndarray], di
     return {key: found[key] for key in images}
 
 
-def _series_name(df: pd.DataFrame) -> pd.Series:
-    tag = df["label"].where(df["label"] != "trained", "").map(lambda s: f" ({s})" if s else "")
-    return df["codec"] + tag + " · " + df["image"]
+def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """The study's summary for reading: codec and image first, then the starting bpp, PSNR at the first and
+    last generation and the change, the training budget; numbers rounded (bpp 3, dB 2 decimals)."""
+    if summary.empty or "generations" not in summary:
+        return summary
+    ran = summary.dropna(subset=["generations"])
+    last = int(ran["generations"].max())
+    table = pd.DataFrame({
+        "codec": ran["codec"], "image": ran["image"], "label": ran["label"], "bpp@1": ran["bpp@1"].round(3),
+        "PSNR@1 (dB)": ran["psnr@1"].round(2),
+        f"PSNR@{last} (dB)": ran.get(f"psnr@{last}", ran["psnr@1"] + ran["delta_psnr"]).round(2),
+        "ΔPSNR (dB)": ran["delta_psnr"].round(2), "training": ran.get("training", "").fillna("")})
+    return table.sort_values(["ΔPSNR (dB)"], ascending=False).reset_index(drop=True)
 
 
-def plot_psnr(df: pd.DataFrame) -> go.Figure:
-    """PSNR against the original, per generation."""
-    return px.line(df.assign(series=_series_name(df)), x="generation", y="psnr", color="series", markers=True,
-                   labels={"psnr": "PSNR vs original (dB)"}, title="Re-encoding: quality per generation")
-
-
-def plot_bpp(df: pd.DataFrame) -> go.Figure:
-    """bpp drift: each generation's bpp relative to generation 1."""
-    first = df.groupby(["codec", "image"])["bpp"].transform("first")
-    data = df.assign(series=_series_name(df), bpp_drift=df["bpp"] / first - 1.0)
-    return px.line(data, x="generation", y="bpp_drift", color="series", markers=True,
-                   labels={"bpp_drift": "bpp / bpp at generation 1 − 1"}, title="Re-encoding: bpp drift")
+def summary_reading(summary: pd.DataFrame) -> str:
+    """One line: after how many generations, which codec lost least and which most (mean over the images)."""
+    if summary.empty or "delta_psnr" not in summary or summary["delta_psnr"].isna().all():
+        return "No codec ran: nothing to read."
+    ran = summary.dropna(subset=["delta_psnr"])
+    mean = ran.groupby("codec")["delta_psnr"].mean().sort_values()
+    last = int(ran["generations"].max())
+    return (f"After {last} generations (mean over {ran['image'].nunique()} images): {mean.index[-1]} loses least "
+            f"({mean.iloc[-1]:+.2f} dB), {mean.index[0]} most ({mean.iloc[0]:+.2f} dB).")
 
 
 # ---------------------------------------------------------------------- CLI

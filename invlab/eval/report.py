@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from invlab.eval.anchors import Curve, load_anchor, load_results
+from invlab.eval.names import ANCHOR_LABELS, base_name, display_name
 from invlab.eval.rd import bd_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -39,6 +40,53 @@ def results_table(results_dir: str | Path, anchor: str = "vtm", published: tuple
     if any(c.training for c in curves.values()):
         table.insert(3, "training", [c.training or "-" for c in curves.values()])
     return table.round({k: v for k, v in BD_DIGITS.items() if k in table}) if rounded else table
+
+
+def display_table(results_dir: str | Path, anchor: str = "vtm") -> pd.DataFrame:
+    """The results table as a reader wants it (notebook 03): names without ``-eval``, the anchor named in the BD
+    headers ("BD-rate vs VTM (%)"), rounded, sorted by BD-rate, one VVC row (ours, which says its encoder; the
+    vvenc anchor only where there is no result of ours), and only the curves that have a BD value: a single point
+    (an ablation) or a curve without PSNR overlap has none (:func:`results_table` lists them all)."""
+    ours = load_results(results_dir)
+    published = tuple(p for p in PUBLISHED if not (p == "vvenc" and "vvc" in ours))
+    table = results_table(results_dir, anchor, published, rounded=True)
+    who = ANCHOR_LABELS.get(anchor, anchor).split(" ")[0] if not anchor.endswith(".json") else Path(anchor).stem
+    if "BD-rate (%)" not in table:
+        return table.rename(index=display_name)
+    table = table.dropna(subset=["BD-rate (%)"]).sort_values("BD-rate (%)")
+    table = table.drop(columns=["PSNR overlap (dB)"]).rename(index=display_name)
+    return table.rename(columns={"BD-rate (%)": f"BD-rate vs {who} (%)", "BD-PSNR (dB)": f"BD-PSNR vs {who} (dB)"})
+
+
+def reading(table: pd.DataFrame) -> str:
+    """One line that says what a :func:`display_table` shows: the best learned model of ours and the best
+    classical codec against the anchor (BD-rate: the extra bits needed for the anchor's quality)."""
+    column = next((c for c in table.columns if c.startswith("BD-rate vs ")), None)
+    if column is None or table.empty:
+        return "No BD-rates: these results are not on Kodak (the anchors are Kodak numbers)."
+    who = column.removeprefix("BD-rate vs ").removesuffix(" (%)")
+    kinds = {name: _kind(name) for name in table.index}
+    parts = []
+    for kind, words in (("learned", "Best learned model of ours"), ("classical", "best classical codec")):
+        rows = table[[kinds[n] == kind for n in table.index]]
+        if not rows.empty:
+            name, value = rows[column].idxmin(), rows[column].min()
+            parts.append(f"{words}: {name} at {value:+.1f} %")
+    return (f"BD-rate vs {who}: the extra bits a codec needs for {who}'s quality (negative = fewer). "
+            + "; ".join(parts) + ".")
+
+
+def _kind(name: str) -> str:
+    """``"learned"`` (a trained model of ours), ``"classical"``, or ``"other"`` (published curves, untrained)."""
+    from invlab.codecs.registry import classical_rate_space
+    from invlab.models.registry import is_model
+
+    if name.endswith(")") and not name.startswith("VVC"):
+        return "other"  # "(paper)", "(untrained)", "(ours)" anchors
+    base = base_name(name)
+    if base == "vvc" or name.startswith("VVC") or classical_rate_space(base) is not None:
+        return "classical"
+    return "learned" if is_model(base) else "other"
 
 
 def render(results_root: str | Path = "results", anchor: str = "vtm") -> str:
