@@ -326,7 +326,8 @@ def budget_line(name: str, rate_index: int | None = None) -> str:
         return f"{name}: trained weights shipped (no training metadata)"
     hours = cpu_hours_of(t)
     runs = len(t.get("earlier_runs", [])) + 1
-    threads = (f"{runs} runs, " if runs > 1 else "") + (f"{t['threads']} threads, " if t.get("threads") else "")
+    n = t.get("threads")
+    threads = (f"{runs} runs, " if runs > 1 else "") + (f"{n} thread{'s' if n != 1 else ''}, " if n else "")
     where = (f"{hours:.1f} CPU-hours ({threads}{t.get('precision', 'fp32')})" if hours is not None
              else gpu_budget(t) or "an unknown time")
     data = meta.get("data", {}).get("train", "?")

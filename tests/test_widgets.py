@@ -26,10 +26,27 @@ from invlab.widgets.readout import Zoom, error_map, quality
 
 
 # ---------------------------------------------------------------------- sources
-def test_default_model_prefers_msinn():
-    names = sources.learned_models()
-    assert sources.default_model() == ("msinn-mini" if "msinn-mini" in names else "tiny-flow")
+def test_default_model_is_the_flagship():
+    assert sources.default_model() == "msinn-mini-12"
     assert "tiny-flow" in sources.learned_models(variable_rate_only=True)
+
+
+def test_the_error_scale_follows_the_error_and_the_zoom_finds_it():
+    from invlab.widgets.readout import error_scale
+
+    error = np.zeros((200, 300), np.float32)
+    assert error_scale(error) == 2.0 and error_scale(error + 3) == 4.0 and error_scale(error + 500) == 128.0
+    error[150:190, 20:60] = 40.0  # the one place where the codec loses
+    zoom = Zoom.worst(error, 64)
+    assert zoom.size == 64 and zoom.top <= 150 and zoom.top + 64 >= 190 and zoom.left <= 20 and zoom.left + 64 >= 60
+    bar = render.colour_bar_html(8.0, "levels")
+    assert "linear-gradient" in bar and ">8<" in bar and ">4<" in bar
+
+
+def test_the_operating_point_compares_with_vvc_on_the_same_kodak_image():
+    points = sources.kodak_points("vvc", "kodim23")
+    assert points is not None and len(points) >= 3 and points["bpp"].is_monotonic_increasing
+    assert sources.kodak_points("vvc", "my-own-image") is None
 
 
 def test_images_and_uploads(small_rgb):
@@ -400,12 +417,14 @@ def test_teaching_demonstrations(tiny, small_rgb):
     table, images = teaching.quantise_scales(tiny, x, 0.5)
     assert list(table.quantised) == ["y1", "y2", "all"] and set(images) == {"y1", "y2", "all"}
     assert table["PSNR (dB)"].iloc[-1] <= table["PSNR (dB)"].iloc[:2].min() + 1e-9
-    panels, titles = teaching.error_panels(small_rgb, images)  # what quantising each scale destroys
+    panels, titles, top = teaching.error_panels(small_rgb, images)  # what quantising each scale destroys
     assert panels.shape == (4, 48, 40, 3) and panels.dtype == np.uint8 and np.array_equal(panels[0], small_rgb)
-    assert titles[0] == "original" and titles[1].startswith("y1 quantised: mean ") and "all scales" in titles[3]
+    assert titles[0] == "original" and titles[1].startswith("y1 rounded: mean ") and "all scales" in titles[3]
     assert all(p.max() > 0 for p in panels[1:])  # rounding at step 0.5 changes pixels: the maps are not black
     fig = teaching.error_figure(small_rgb, images)
-    assert sorted(a.text for a in fig.layout.annotations) == sorted(titles) and len(fig.data) == 4
+    assert sorted(a.text for a in fig.layout.annotations) == sorted(titles) and len(fig.data) == 5
+    assert fig.data[-1].marker.showscale and fig.data[-1].marker.cmax == top  # one colour bar for every map
+    assert fig.layout.width <= 960 and not fig.layout.xaxis.showgrid  # fits the notebook; no grid over pictures
     ae = teaching.autoencoder_table(small_rgb, keeps=(1, 6, 12))
     psnrs = ae["PSNR without quantisation (dB)"].tolist()
     assert psnrs[0] < psnrs[1] and math.isinf(psnrs[2])

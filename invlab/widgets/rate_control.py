@@ -35,14 +35,15 @@ from typing import NamedTuple
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+import torch
 
 from invlab.codecs.learned import LearnedCodec
 from invlab.eval.anchors import load_anchor
+from invlab.models.base import InvlabModel
 from invlab.widgets import rate_benchmark, rate_figure, render, sources
 from invlab.widgets.point_service import NO_CLASSICAL, ClassicalPoint, CodedPoint, Point, PointRequest, PointService
-from invlab.widgets.readout import Zoom, error_map
+from invlab.widgets.readout import Zoom, error_map, error_scale
 
-ERROR_VMAX = 32.0  # error maps saturate at 32 grey levels
 UPLOAD_PREFIX = "upload: "
 MAX_INTERACTIVE_SIDE = 1024  # larger uploads are centre-cropped: a slider update must stay interactive
 
@@ -87,9 +88,21 @@ def stats_line(point: Point, classical: ClassicalPoint | None, codec_name: str) 
     return f"{line} · classical: {sources.classical_codec(codec_name)[1] or f'{codec_name} not available'}"
 
 
+def rate_words(model: InvlabModel, rate: float, bpp: float) -> str:
+    """What a slider position means: the trained anchors it lies between, their λ and the λ it codes with."""
+    lambdas = model.lambdas
+    lam = float(model.lambda_of(torch.tensor([float(rate)]))[0])
+    lo = min(int(np.floor(rate)), len(lambdas) - 1)
+    hi = min(lo + 1, len(lambdas) - 1)
+    where = (f"trained anchor {lo} (λ {lambdas[lo]:.4g})" if lo == hi or rate == lo else
+             f"between trained anchors {lo} and {hi} (λ {lambdas[lo]:.4g} and {lambdas[hi]:.4g})")
+    return (f"rate {rate:.2f} of 0–{len(lambdas) - 1}: {where}, coding with λ ≈ {lam:.4g} → {bpp:.3f} bpp here. "
+            "An anchor is a λ the model was trained for; the rate moves between them continuously.")
+
+
 def zoom_title(point: Point, classical: ClassicalPoint | None, zoom_size: int) -> str:
     """The zoom's title: what each panel is, and whether the classical codec reached the learned bpp."""
-    head = f"zoom ({zoom_size} px, ×3): original | learned, {point.bpp:.3f} bpp"
+    head = f"zoom on the largest error ({zoom_size} px, ×3): original | learned, {point.bpp:.3f} bpp"
     if classical is None:
         return head
     if classical.reaches:
@@ -139,6 +152,8 @@ class RateControlApp:
         self.bpp_label = w.HTML()
         self.bpp_label.add_class("invlab-bpp")
         self.stats, self.timing, self.check = w.HTML(), w.HTML(), w.HTML()
+        self.rate_note, self.error_bar = w.HTML(), w.HTML()
+        self._drawn = False  # the first picture is not a user's update
         self.timing.add_class("invlab-timing")
         self.zoom_caption = w.HTML()
         self.recon_view, self.error_view = w.Image(format="png"), w.Image(format="png")
@@ -314,7 +329,7 @@ class RateControlApp:
         if (err := job.exception()) is not None:
             self.timing.value = f"coding rate {request.rate:.2f} failed: {err}"
             return
-        self._draw(request, job.result(), self._asked_at)
+        self._draw(request, job.result(), self._asked_at, "update")
 
     def update(self, rate: float | None = None) -> Point:
         """Code at the slider's rate (or ``rate``, which moves the slider) and refresh every view, before returning."""
@@ -325,14 +340,17 @@ class RateControlApp:
         t0 = time.perf_counter()
         request = self.at(self.rate.value)
         job = self._wanted = self.service.submit(request)
-        self._draw(request, job.result(), t0)
+        self._draw(request, job.result(), t0, "update" if self._drawn else "first picture")
         return self.shown
 
-    def _draw(self, request: PointRequest, coded: CodedPoint, t0: float) -> None:
-        """Show a coded position, then queue the check of its file and its neighbours."""
+    def _draw(self, request: PointRequest, coded: CodedPoint, t0: float, what: str = "update") -> None:
+        """Show a coded position, then queue the check of its file and its neighbours. ``what``: "update" (a user's
+        move, timed) or "first picture" (loading the model included: not reported as an update)."""
         self._show(request, coded)
         self.last_seconds = time.perf_counter() - t0
-        self.timing.value = f"update took {self.last_seconds:.2f} s (rate {request.rate:.2f})"
+        self._drawn = True
+        took = "update took" if what == "update" else "first picture (model loading included) took"
+        self.timing.value = f"{took} {self.last_seconds:.2f} s (rate {request.rate:.2f})"
         self._refresh_check()
         self._on_done(self.service.check(request), self._refresh_check)
         self.service.prefetch(self._neighbours(request))
@@ -347,15 +365,23 @@ class RateControlApp:
         self.bpp_label.value = f"<b>{point.bpp:.4f} bpp</b>"
         self.stats.value = stats_line(point, classical, request.classical)
         self.recon_view.value = render.png(point.decoded)
-        self.error_view.value = render.png(render.heat(error_map(rgb, point.decoded), ERROR_VMAX))
-        zoom = Zoom.centred(rgb.shape)
+        error = error_map(rgb, point.decoded)
+        scale = error_scale(error)
+        self.error_view.value = render.png(render.heat(error, scale))
+        self.error_bar.value = render.colour_bar_html(scale, "|x − x̂| in 8-bit levels (mean over RGB)")
+        model = self.codec.model(request.rate)
+        self.rate_note.value = (f'<span style="font-size:12px">{rate_words(model, request.rate, point.bpp)}</span>'
+                                if model.variable_rate else "")
+        zoom = Zoom.worst(error)
         crops = [zoom.cut(rgb), zoom.cut(point.decoded)] + ([zoom.cut(classical.decoded)] if classical else [])
         gap = np.full((crops[0].shape[0], 6, 3), 255, np.uint8)
         self.zoom_view.value = render.png(np.concatenate(sum(([c, gap] for c in crops), [])[:-1], axis=1))
         self.zoom_caption.value = zoom_title(point, classical, zoom.size)
         curve = self.service.curve(request).result()  # cached after the first draw of this image and model
         label = request.model + ("" if self.codec.trained else " (untrained)")
-        self.rd_view.value = rate_figure.png(rate_figure.rd_figure(curve, self.vtm, point, classical, label))
+        same_image = sources.kodak_points("vvc", self.image_box.value) if self.crop is None else None
+        self.rd_view.value = rate_figure.png(rate_figure.rd_figure(curve, self.vtm, point, classical, label,
+                                                                   same_image, model=request.model))
 
     # ------------------------------------------------------------------ measurement and layout
     def benchmark(self, rates: Iterable[float]) -> pd.DataFrame:
@@ -366,8 +392,8 @@ class RateControlApp:
     def widget(self) -> w.Widget:
         return w.VBox([
             w.HBox([self.image_box, self.upload]), w.HBox([self.model_box, self.codec_box]), self.banner,
-            w.HBox([self.rate, self.bpp_label, self.timing]), self.stats,
+            w.HBox([self.rate, self.bpp_label, self.timing]), self.rate_note, self.stats,
             w.HBox([w.VBox([w.Label("reconstruction (the decoder's output)"), self.recon_view, self.check]),
-                    w.VBox([w.Label(f"error |x − x̂|, 0 … {ERROR_VMAX:g} levels"), self.error_view])]),
+                    w.VBox([w.Label("error |x − x̂|"), self.error_view, self.error_bar])]),
             w.HBox([w.VBox([self.zoom_caption, self.zoom_view]), self.rd_view]),
         ])

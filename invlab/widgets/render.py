@@ -23,6 +23,18 @@ def heat(values: np.ndarray, vmax: float | None = None, cmap: str = "inferno") -
     return (colormaps[cmap](unit)[..., :3] * 255.0).round().astype(np.uint8)
 
 
+def colour_bar_html(vmax: float, label: str, cmap: str = "inferno", width_px: int = 384) -> str:
+    """A horizontal colour bar for a :func:`heat` map with scale ``vmax`` (HTML: a CSS gradient and its ticks)."""
+    stops = ", ".join(
+        "rgb({},{},{}) {:.0f}%".format(*(round(255 * c) for c in colormaps[cmap](t)[:3]), 100 * t)
+        for t in np.linspace(0, 1, 9))
+    ticks = "".join(f'<span>{v:g}</span>' for v in (0, vmax / 2, vmax))
+    return (f'<div style="width:{width_px}px;font-size:12px">'
+            f'<div style="height:10px;background:linear-gradient(to right, {stops})"></div>'
+            f'<div style="display:flex;justify-content:space-between">{ticks}</div>'
+            f'<div style="text-align:center">{label}</div></div>')
+
+
 def upsample(values: np.ndarray, factor: int, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour enlarge a coarse map ``factor`` times and crop it to (height, width)."""
     return values.repeat(factor, axis=0).repeat(factor, axis=1)[:height, :width]

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from invlab.io.images import to_tensor
 from invlab.models.base import InvlabModel
-from invlab.widgets import render
+from invlab.widgets import render, theme
 
 
 def model_input(model: InvlabModel, rgb: np.ndarray) -> torch.Tensor:
@@ -71,14 +71,26 @@ def share_figure(table: pd.DataFrame) -> go.Figure:
     """Share of the bits per scale as the rate changes (stacked areas)."""
     fig = px.area(table, x="rate", y="share", color="scale", title="share of bits per scale vs rate",
                   labels={"share": "share of the estimated bits"})
-    return fig.update_layout(yaxis_tickformat=".0%", height=360)
+    return fig.update_layout(**theme.PLOTLY_LAYOUT).update_layout(yaxis_tickformat=".0%", height=360)
 
 
 def bpp_figure(table: pd.DataFrame) -> go.Figure:
     """Estimated bpp per scale vs rate."""
     fig = px.line(table, x="rate", y="bpp", color="scale", markers=True, title="estimated bits per scale vs rate",
                   labels={"bpp": "bits per image pixel"})
-    return fig.update_layout(height=360)
+    return fig.update_layout(**theme.PLOTLY_LAYOUT).update_layout(height=360)
+
+
+def scale_titles(named: dict[str, torch.Tensor]) -> list[str]:
+    """A title per latent: its channels and size; latents of one size that follow each other are said to come
+    from the same level (the last level is not squeezed again: one part is split off, the rest kept)."""
+    sizes = [tuple(y.shape[2:]) for y in named.values()]
+    titles = []
+    for i, (name, y) in enumerate(named.items()):
+        same = [n for j, n in enumerate(named) if j != i and sizes[j] == sizes[i]]
+        note = f" (same level as {', '.join(same)})" if same else ""
+        titles.append(f"{name}: {y.shape[1]} ch @ {y.shape[2]}×{y.shape[3]}{note}")
+    return titles
 
 
 def channel_mosaic(y: torch.Tensor, max_channels: int = 16) -> np.ndarray:
@@ -98,13 +110,17 @@ def channel_mosaic(y: torch.Tensor, max_channels: int = 16) -> np.ndarray:
 
 def channels_figure(named: dict[str, torch.Tensor], max_channels: int = 16) -> go.Figure:
     """One panel per scale: its channels as grey images (each channel min-max normalised)."""
-    fig = make_subplots(rows=1, cols=len(named), subplot_titles=[
-        f"{n}: {y.shape[1]} ch @ {y.shape[2]}×{y.shape[3]}" for n, y in named.items()])
+    fig = make_subplots(rows=1, cols=len(named), subplot_titles=scale_titles(named), horizontal_spacing=0.03)
+    bar = {"title": {"text": "channel min → max", "side": "right"}, "tickvals": [0, 1], "ticktext": ["min", "max"],
+           "thickness": 12}
     for i, y in enumerate(named.values(), start=1):
-        fig.add_trace(go.Heatmap(z=channel_mosaic(y, max_channels), colorscale="gray", showscale=False), 1, i)
-        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}", showticklabels=False, row=1, col=i)
-        fig.update_xaxes(showticklabels=False, row=1, col=i)
-    return fig.update_layout(height=320, title=f"latent channels (first {max_channels} per scale)")
+        fig.add_trace(go.Heatmap(z=channel_mosaic(y, max_channels), colorscale="gray", zmin=0, zmax=1,
+                                 showscale=i == 1, colorbar=bar), 1, i)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{i}", row=1, col=i)
+    theme.image_axes(fig, 1, len(named))
+    fig.update_annotations(font_size=12)
+    return fig.update_layout(**theme.PLOTLY_LAYOUT).update_layout(
+        height=340, title=f"latent channels (first {max_channels} per scale, each scaled to its own min … max)")
 
 
 def overlay_figure(rgb: np.ndarray, maps: dict[str, np.ndarray], padded_height: int) -> go.Figure:
@@ -112,14 +128,23 @@ def overlay_figure(rgb: np.ndarray, maps: dict[str, np.ndarray], padded_height: 
 
     ``padded_height`` is the height of the model input the maps were computed on (the image, padded).
     """
-    panels = np.stack([render.overlay(rgb, m, padded_height // m.shape[0]) for m in maps.values()])
-    fig = px.imshow(panels, facet_col=0, facet_col_wrap=min(len(maps), 3), binary_string=True)
+    factors = {name: padded_height // m.shape[0] for name, m in maps.items()}
+    density = {name: m / factors[name] ** 2 for name, m in maps.items()}  # bits per image pixel: comparable
+    top = max(float(np.percentile(d, 99.5)) for d in density.values()) or 1.0
+    panels = np.stack([render.overlay(rgb, density[n], factors[n], vmax=top) for n in maps])
+    fig = px.imshow(panels, facet_col=0, facet_col_wrap=min(len(maps), 3), binary_string=True,
+                    facet_col_spacing=0.02, facet_row_spacing=0.08)
     # With facet_col_wrap, plotly lists the facet titles bottom row first, so they cannot be zipped with the
     # maps in order; each title names its facet ("facet_col=k", k = index into the stack): go by that.
     named = list(maps.items())
     for ann in fig.layout.annotations:
         name, m = named[int(ann.text.rpartition("=")[2])]
         ann.text = f"{name}: {m.sum():.0f} bits"
-    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-    return fig.update_layout(title="spatial bit maps per scale (bits per latent position, over the image)",
-                             height=300 * math.ceil(len(maps) / 3))
+        ann.font.size = 12
+    rows = math.ceil(len(maps) / 3)
+    theme.image_axes(fig, rows, min(len(maps), 3))
+    fig.add_trace(theme.colour_bar_trace(top, "bits per pixel"))
+    return fig.update_layout(**theme.PLOTLY_LAYOUT).update_layout(
+        title="where the bits go: each scale's bits per image pixel, over the image (one colour scale)",
+        height=300 * rows + 60)
+

@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 from invlab.codecs.base import Codec
@@ -21,7 +22,7 @@ from invlab.models import get_spec, list_models
 from invlab.weights import REPO_ROOT, budget_line, file_line, has_weights
 
 KODAK_DIR = REPO_ROOT / "data" / "kodak"
-PREFERRED_MODELS = ("msinn-mini", "tiny-flow")
+PREFERRED_MODELS = ("msinn-mini-12", "msinn-mini", "tiny-flow")  # the flagship first
 CLASSICAL_CODECS = ("jpeg", "webp", "avif", "hevc444", "jpeg2000")  # integer knobs, fast enough for a slider
 UNTRAINED_BANNER = "untrained: no trained weights shipped yet — numbers are not results"
 
@@ -54,7 +55,7 @@ def decode_upload(content: bytes) -> np.ndarray:
 
 
 def learned_models(variable_rate_only: bool = False) -> list[str]:
-    """Registered learned models, preferred ones first (``msinn-mini`` when it exists, else ``tiny-flow``)."""
+    """Registered learned models, preferred ones first (:data:`PREFERRED_MODELS`: the 12-anchor MSINN mini)."""
     names = list_models()
     ordered = [n for n in PREFERRED_MODELS if n in names] + [n for n in names if n not in PREFERRED_MODELS]
     return [n for n in ordered if is_variable_rate(n)] if variable_rate_only else ordered
@@ -79,12 +80,24 @@ def open_learned(name: str) -> LearnedCodec:
 def model_status(name: str) -> str:
     """One line for the notebook: trained weights (shipped, or the user's file), or :data:`UNTRAINED_BANNER`."""
     model, file = split_weights(name)
-    family = get_spec(model).family
     if file is not None:
-        return f"{file_line(model, file)} [{family}]"
+        return file_line(model, file)
     if has_weights(name):
-        return f"{budget_line(name)} [{family}]"
-    return f"{name} ({family}): {UNTRAINED_BANNER}"
+        return budget_line(name)
+    return f"{name} ({get_spec(model).family}): {UNTRAINED_BANNER}"
+
+
+def kodak_points(codec: str, image: str) -> pd.DataFrame | None:
+    """The measured points of ``codec`` on the Kodak image ``image`` (``results/kodak/<codec>.csv``: bpp, psnr),
+    sorted by bpp; None where there are none (another image, or no sweep of that codec)."""
+    path = REPO_ROOT / "results" / "kodak" / f"{codec}.csv"
+    if image not in kodak_images() or not path.is_file():
+        return None
+    rows = pd.read_csv(path)
+    rows = rows[rows["image"] == image]
+    if rows.empty:
+        return None
+    return rows.rename(columns={"psnr-rgb": "psnr"})[["rate", "bpp", "psnr"]].sort_values("bpp")
 
 
 def classical_codec(name: str) -> tuple[Codec | None, str]:

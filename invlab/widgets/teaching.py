@@ -24,8 +24,8 @@ from invlab.flows import AffineCoupling
 from invlab.flows.units import conv_conditioner
 from invlab.io.images import to_tensor, to_uint8
 from invlab.models.base import InvlabModel
-from invlab.widgets import render
-from invlab.widgets.readout import error_map
+from invlab.widgets import render, theme
+from invlab.widgets.readout import error_map, error_scale
 
 
 def random_coupling(channels: int = 12, hidden: int = 32, seed: int = 0) -> AffineCoupling:
@@ -78,35 +78,39 @@ def quantise_scales(model: InvlabModel, x: torch.Tensor, step: float) -> tuple[p
 
 
 def error_panels(rgb: np.ndarray, decoded: dict[str, np.ndarray],
-                 percentile: float = 99.5) -> tuple[np.ndarray, list[str]]:
+                 percentile: float = 99.5) -> tuple[np.ndarray, list[str], float]:
     """The original, then |x − x̂| (mean over RGB, 8-bit levels) of each decoded image as a heat map.
 
-    Each map has its own colour scale, black = exact to bright = its ``percentile`` error (so that a scale
-    that costs little still shows *where* it costs); each title gives the scale's numbers. Returns the panels
-    (N, H, W, 3) uint8 and their titles."""
+    Every map shares one colour scale, black = exact to bright = the largest ``percentile`` error of the maps (a
+    round number, :func:`~invlab.widgets.readout.error_scale`), so the maps compare; each title gives the scale's
+    mean and maximum. Returns the panels (N, H, W, 3) uint8, their titles and the scale's top."""
     h, w = rgb.shape[:2]
+    errors = {name: error_map(rgb, img[:h, :w]) for name, img in decoded.items()}
+    top = max((error_scale(e, percentile) for e in errors.values()), default=2.0)
     panels, titles = [rgb], ["original"]
-    for name, img in decoded.items():
-        err = error_map(rgb, img[:h, :w])
-        top = max(float(np.percentile(err, percentile)), 1.0)
+    for name, err in errors.items():
         panels.append(render.heat(err, top))
         what = "all scales" if name == "all" else name
-        titles.append(f"{what} quantised: mean {err.mean():.2f}, max {err.max():.0f} (colour 0…{top:.0f} levels)")
-    return np.stack(panels), titles
+        titles.append(f"{what} rounded: mean {err.mean():.2f}, max {err.max():.0f}")
+    return np.stack(panels), titles, top
 
 
-def error_figure(rgb: np.ndarray, decoded: dict[str, np.ndarray], columns: int = 3) -> go.Figure:
-    """:func:`error_panels` as a plotly grid, ``columns`` panels a row, large enough to see the structure."""
-    panels, titles = error_panels(rgb, decoded)
+def error_figure(rgb: np.ndarray, decoded: dict[str, np.ndarray], columns: int = 3, width: int = 940) -> go.Figure:
+    """:func:`error_panels` as a plotly grid, ``columns`` panels a row, at most ``width`` px wide (a notebook's
+    output area), with one colour bar for every map."""
+    panels, titles, top = error_panels(rgb, decoded)
     columns = min(columns, len(panels))
     rows = -(-len(panels) // columns)
     fig = px.imshow(panels, facet_col=0, facet_col_wrap=columns, binary_string=True, facet_row_spacing=0.08,
                     facet_col_spacing=0.02)
     names = {f"facet_col={i}": t for i, t in enumerate(titles)}
-    fig.for_each_annotation(lambda a: a.update(text=names.get(a.text, a.text), font={"size": 11}))
-    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-    return fig.update_layout(height=330 * rows + 40, width=330 * columns + 40, margin={"t": 40, "l": 10, "r": 10,
-                                                                                         "b": 10})
+    fig.for_each_annotation(lambda a: a.update(text=names.get(a.text, a.text), font={"size": 12}))
+    theme.image_axes(fig, rows, columns)
+    fig.add_trace(theme.colour_bar_trace(top, "|x − x̂| (levels)"))
+    panel = (width - 120) // columns
+    return fig.update_layout(**theme.PLOTLY_LAYOUT).update_layout(
+        height=panel * rows + 80, width=width, margin={"t": 60, "l": 10, "r": 10, "b": 10},
+        title="what rounding each scale destroys (one colour scale)")
 
 
 def pca_autoencoder(rgb: np.ndarray, keep: int) -> np.ndarray:

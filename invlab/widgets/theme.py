@@ -17,6 +17,7 @@ import math
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -158,3 +159,13 @@ def paper_rc() -> dict:
             "legend.title_fontsize": PAPER_SMALL_PT, "pdf.fonttype": 42, "svg.fonttype": "none",
             "font.family": "DejaVu Sans", "axes.linewidth": 0.6, "grid.linewidth": 0.4,
             "xtick.major.width": 0.6, "ytick.major.width": 0.6, "svg.hashsalt": "invlab"}
+
+
+def colour_bar_trace(top: float, title: str, colorscale: str = "Inferno") -> Any:
+    """An invisible trace whose only job is a colour bar from 0 to ``top`` beside picture panels (heat maps drawn
+    as RGB pictures carry no scale of their own)."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                      marker={"colorscale": colorscale, "cmin": 0, "cmax": top, "color": [0], "showscale": True,
+                              "colorbar": {"title": {"text": title, "side": "right"}, "thickness": 12}})

@@ -42,6 +42,29 @@ const legends = () => page.evaluate(() => [...document.querySelectorAll('.js-plo
   };
 }));
 
+// every plotly figure: inside its output area? two curves of one panel drawn alike? picture panels with a key?
+const figureFacts = () => page.evaluate(() => [...document.querySelectorAll('.js-plotly-plot')].map((plot) => {
+  const box = plot.querySelector('.main-svg').getBoundingClientRect();
+  const area = plot.closest('.jp-OutputArea-output') || plot.parentElement;
+  const room = area.getBoundingClientRect();
+  const looks = new Map();
+  const alike = [];
+  for (const t of plot.data) {
+    const lines = (t.type === undefined || t.type === 'scatter') && (t.mode || 'lines').includes('lines');
+    const empty = Array.isArray(t.x) && !t.x.some((v) => v !== null); // plotly.py may send arrays base64-packed
+    if (!lines || t.visible === false || empty) continue;
+    const key = JSON.stringify([t.xaxis || 'x', t.yaxis || 'y', (t.line || {}).color, (t.line || {}).dash || 'solid',
+                                (t.marker || {}).symbol || 'circle']);
+    if (looks.has(key)) alike.push([looks.get(key), t.name]); else looks.set(key, t.name);
+  }
+  const pictures = plot.data.some((t) => t.type === 'image' || t.type === 'heatmap');
+  const scale = plot.data.some((t) => (t.marker && t.marker.showscale) || (t.type === 'heatmap' && t.showscale !== false))
+    || plot.querySelectorAll('.colorbar').length > 0;
+  const keyed = plot.querySelectorAll('.legend .traces').length > 0;
+  return { title: (plot.layout.title && plot.layout.title.text) || '', width: box.width, room: room.width,
+           fits: box.right <= room.right + 1 && box.left >= room.left - 1, alike, pictures, key: scale || keyed };
+}));
+
 try {
   page.setDefaultTimeout(Number(process.env.STEP_TIMEOUT_MS || 240_000));
   console.log(JSON.stringify(mode === 'page-rd-legend' ? await figurePage() : await notebook()));
@@ -92,6 +115,7 @@ async function notebook() {
     seconds: (Date.now() - started) / 1000,
   };
 
+  seen.plots = await figureFacts();
   if (mode === 'rate-control') {
     const bpp = () => page.locator('.invlab-bpp').first().innerText();
     seen.before = await bpp();

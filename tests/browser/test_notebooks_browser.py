@@ -10,6 +10,9 @@ widget that does not display). Two notebooks are also used:
   the same check runs on the figure of all the tracked results (``results/kodak`` and the anchors), since quick
   mode plots only a few curves.
 
+In every notebook, every plotly figure must lie inside its output area, no two curves of one panel may share
+colour, dash and marker, and picture panels must come with a colour bar (or a legend of their colours).
+
 Screenshots go to the test's temporary folder, never into the repository. To refresh the README's picture,
 ``results/screenshots/01_rate_control.png``, ask for it explicitly::
 
@@ -126,6 +129,10 @@ def test_notebook_runs_in_the_browser(name: str, lab, tmp_path: Path):
                                  + run.stderr[-3000:] + log_path.read_text()[-3000:])
     seen = json.loads(run.stdout.strip().splitlines()[-1])
     assert seen["cells"] > 0 and screenshot.stat().st_size > 10_000
+    for plot in seen["plots"]:  # every figure: inside its output area, curves told apart, pictures with a key
+        assert plot["fits"], f"{name}: a figure ({plot['width']:.0f} px) overflows its output ({plot['room']:.0f} px)"
+        assert not plot["alike"], f"{name}: curves drawn alike in one panel: {plot['alike']}"
+        assert plot["key"] or not plot["pictures"], f"{name}: picture panels without a colour bar: {plot['title']}"
     if mode == "rate-control":
         assert "bpp" in seen["before"] and "bpp" in seen["after"]
         assert seen["before"] != seen["after"]
