@@ -35,6 +35,7 @@ _EXTERNAL = {
     "rd": ("invlab.eval.rd", "sweep codecs over a data set and write RD results + a BD table"),
     "train": ("invlab.train.cli", "train a registered model (resumable)"),
     "reencode": ("invlab.eval.reencode", "re-encoding (generation loss) study"),
+    "drift": ("invlab.eval.drift", "why a variable-rate model drifts under re-encoding: each cause switched off"),
     "evaluate": ("invlab.eval.evaluate", "Kodak RD of a learned model from real bitstreams"),
     "report": ("invlab.eval.report", "regenerate the results table (docs/results.md) from results/"),
     "masks": ("invlab.widgets.masks", "figures of the masks M-ANFIC / MS-ANFIC choose (where bits go, per level)"),

@@ -45,13 +45,18 @@ class ResidualLikelihoodCoder:
     def __init__(self, gaussian: GaussianConditional):
         self.gaussian = gaussian
         self.likelihoods: dict[str, torch.Tensor] = {}
+        self.symbols: dict[str, torch.Tensor] = {}  # eval mode: the rounded residuals, the symbols a file codes
 
     def code(self, key: str, y: torch.Tensor, scale: torch.Tensor, mean: torch.Tensor, gain: torch.Tensor,
              positions: torch.Tensor) -> torch.Tensor:
         r = (y - mean) * gain
         _, lk = self.gaussian(r, scale)
         self.likelihoods[key] = torch.where(positions, lk, self.likelihoods.get(key, lk))
-        return quantize_ste(r) if self.gaussian.training else torch.round(r)
+        if self.gaussian.training:
+            return quantize_ste(r)
+        q = torch.round(r)
+        self.symbols[key] = torch.where(positions, q, self.symbols.get(key, q))
+        return q
 
     def finish(self) -> dict[str, torch.Tensor]:
         return self.likelihoods

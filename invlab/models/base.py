@@ -174,6 +174,12 @@ class InvlabModel(CompressionModel):
             f"{self.registry_name or type(self).__name__} exposes no per-scale latents; notebook 02 shows them for "
             "msinn, tiny-flow and the ANFIC family")
 
+    def scale_symbols(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
+        """The integer symbols each latent scale codes for ``x`` (eval mode, batch 1), fine to coarse: what a
+        re-encoding study compares from one generation to the next. A model that can say overrides this."""
+        raise NoLevelsViewError(f"{self.registry_name or type(self).__name__} does not expose its symbols per scale; "
+                                "the MSINN models do")
+
     def mask_view(self, x: torch.Tensor, rate: float | None = None) -> Any:
         """The quadtree masks a multi-scale model chose for ``x`` and their estimated bits (M-ANFIC / MS-ANFIC)."""
         raise NoLevelsViewError(f"{self.registry_name or type(self).__name__} has no quadtree masks: only M-ANFIC / "

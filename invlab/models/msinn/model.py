@@ -239,6 +239,14 @@ class MSINNVRLIC(InvlabModel):
         return LatentBits(names, [y[0].cpu().numpy() for y in latents], [y[0].cpu().numpy() for y in y_hats],
                           bit_maps, x.shape[-2] * x.shape[-1])
 
+    @torch.inference_mode()
+    def scale_symbols(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
+        """y1 ... y5's symbols, round((y − μ)·g) as the encoder codes them (the walk stops after y1's)."""
+        with eval_mode(self):
+            coder = ResidualLikelihoodCoder(self.gaussian_conditional)
+            self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=False)
+        return {f"y{i + 1}": coder.symbols[f"y{i + 1}"].to(torch.int32) for i in range(len(LATENT_CHANNELS))}
+
     def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """y1 (fine) ... y5 (coarse), the INN's output before quantisation."""
         return {f"y{i + 1}": y for i, y in enumerate(self.flow(x))}
