@@ -81,3 +81,15 @@ def test_cli_writes_rows_and_summary_and_keeps_an_earlier_study(tmp_path, kodak_
     before = (tmp_path / "d" / "summary.json").read_bytes()
     assert main(argv) == 2 and (tmp_path / "d" / "summary.json").read_bytes() == before
     assert main([*argv[:-4], "--variants", "no such", "--out", str(tmp_path / "e")]) == 2
+
+
+def test_the_drift_figure_has_a_panel_per_image_and_a_line_per_variant(crop):
+    from invlab.widgets.reencode_plots import drift_panels
+
+    images = {"a": crop, "b": np.ascontiguousarray(crop[::-1])}
+    rows = drift_study("msinn-mini", images, generations=2, match_bpp=None, rate=3.0,
+                       variants=["as shipped", "LRP off"], progress=False)
+    fig = drift_panels(rows)
+    assert len(fig.layout.annotations) >= 2 and len(fig.data) == 4
+    assert [t.name for t in fig.data if t.showlegend] == ["as shipped", "LRP off"]
+    assert {t.line.dash for t in fig.data} == {"solid", "dash"}

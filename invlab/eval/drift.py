@@ -123,8 +123,9 @@ def drift_study(name: str, images: dict[str, np.ndarray], generations: int = 50,
 
 
 def drift_summary(rows: pd.DataFrame, at: Sequence[int] = (1, 10, 50)) -> pd.DataFrame:
-    """Per variant (mean over images): PSNR at generations ``at``, its loss from generation 1 to the last, and
-    the first generation at which each scale's symbols changed (and how many changed then), finest scale first."""
+    """Per variant (mean over images): PSNR at generations ``at``, its loss from generation 1 to the last, the share
+    of all symbols that changed at generation 2 and at the last, and the first generation at which each scale's
+    symbols changed (and how many changed then, summed over the images), finest scale first."""
     scales = [c.removeprefix("changed_") for c in rows.columns if c.startswith("changed_")]
     out = []
     for variant, part in rows.groupby("variant", sort=False):
@@ -134,6 +135,10 @@ def drift_summary(rows: pd.DataFrame, at: Sequence[int] = (1, 10, 50)) -> pd.Dat
         row.update({f"PSNR@{k} (dB)": round(float(mean_psnr[k]), 2) for k in at if k in mean_psnr.index})
         row["ΔPSNR (dB)"] = round(float(mean_psnr.iloc[-1] - mean_psnr.iloc[0]), 2)
         changed = by_gen[[f"changed_{s}" for s in scales]].sum()
+        total = by_gen[[f"symbols_{s}" for s in scales]].sum().sum(axis=1)
+        share = 100 * changed.sum(axis=1) / total
+        last = int(share.index.max())
+        row.update({f"changed @{k} (%)": round(float(share[k]), 3) for k in sorted({min(2, last), last}) if k > 1})
         for s in scales:
             moving = changed.index[changed[f"changed_{s}"] > 0]
             row[f"{s} first changes"] = (f"gen {int(moving[0])} ({int(changed.at[moving[0], f'changed_{s}'])})"
