@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from invlab.widgets import render, scales
+from invlab.widgets import scales
 
 
 def _picture(trace) -> np.ndarray:
@@ -44,10 +44,12 @@ def test_each_bit_map_panel_is_titled_with_its_own_scale(levels):
     # y1 is the finest map (H/2), each next one half as fine; distinct values so every overlay differs
     maps = {f"y{i + 1}": rng.random((size >> (i + 1), size >> (i + 1))) * (i + 1) for i in range(levels)}
     fig = scales.overlay_figure(rgb, maps, size)
-    assert len(fig.data) == levels
-    expected = {name: render.overlay(rgb, m, size // m.shape[0]) for name, m in maps.items()}
+    pictures = [t for t in fig.data if t.type == "image"]
+    assert len(pictures) == levels and len(fig.data) == levels + 1  # and the colour bar's trace
+    expected, top = scales.overlay_panels(rgb, maps, size)
+    assert fig.data[-1].marker.showscale and fig.data[-1].marker.cmax == top  # one colour scale, with its bar
     seen = set()
-    for trace in fig.data:
+    for trace in pictures:
         picture = _picture(trace)
         shown = [name for name, img in expected.items() if picture.shape == img.shape and np.array_equal(picture, img)]
         assert len(shown) == 1, "a panel that is none of the maps' overlays"
@@ -76,5 +78,6 @@ def test_panel_titled_y1_shows_the_finest_grid():
     rng = np.random.default_rng(0)
     maps = {f"y{i + 1}": rng.random((size >> (i + 1), size >> (i + 1))) for i in range(4)}
     fig = scales.overlay_figure(rgb, maps, size)
-    grids = {_title_over(fig, trace).split(":")[0]: _grid(_picture(trace)) for trace in fig.data}
+    grids = {_title_over(fig, trace).split(":")[0]: _grid(_picture(trace)) for trace in fig.data
+             if trace.type == "image"}
     assert grids == {"y1": 2, "y2": 4, "y3": 8, "y4": 16}

@@ -123,15 +123,23 @@ def channels_figure(named: dict[str, torch.Tensor], max_channels: int = 16) -> g
         height=340, title=f"latent channels (first {max_channels} per scale, each scaled to its own min … max)")
 
 
+def overlay_panels(rgb: np.ndarray, maps: dict[str, np.ndarray],
+                   padded_height: int) -> tuple[dict[str, np.ndarray], float]:
+    """Each scale's bits as bits per image pixel (a latent position of scale k covers 4^k pixels), laid over the
+    image on one colour scale; returns the pictures by scale and the scale's top (the 99.5th percentile of all)."""
+    factors = {name: padded_height // m.shape[0] for name, m in maps.items()}
+    density = {name: m / factors[name] ** 2 for name, m in maps.items()}
+    top = max(float(np.percentile(d, 99.5)) for d in density.values()) or 1.0
+    return {n: render.overlay(rgb, density[n], factors[n], vmax=top) for n in maps}, top
+
+
 def overlay_figure(rgb: np.ndarray, maps: dict[str, np.ndarray], padded_height: int) -> go.Figure:
     """Bits per position of each scale, enlarged onto the image and laid over it (bright = many bits).
 
     ``padded_height`` is the height of the model input the maps were computed on (the image, padded).
     """
-    factors = {name: padded_height // m.shape[0] for name, m in maps.items()}
-    density = {name: m / factors[name] ** 2 for name, m in maps.items()}  # bits per image pixel: comparable
-    top = max(float(np.percentile(d, 99.5)) for d in density.values()) or 1.0
-    panels = np.stack([render.overlay(rgb, density[n], factors[n], vmax=top) for n in maps])
+    overlays, top = overlay_panels(rgb, maps, padded_height)
+    panels = np.stack(list(overlays.values()))
     fig = px.imshow(panels, facet_col=0, facet_col_wrap=min(len(maps), 3), binary_string=True,
                     facet_col_spacing=0.02, facet_row_spacing=0.08)
     # With facet_col_wrap, plotly lists the facet titles bottom row first, so they cannot be zipped with the
