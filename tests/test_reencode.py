@@ -278,3 +278,17 @@ def test_small_multiples_give_each_codec_one_colour_and_one_legend_entry(small_r
     assert list(table.columns[:4]) == ["codec", "image", "label", "bpp@1"]
     assert (table["ΔPSNR (dB)"] == table["ΔPSNR (dB)"].round(2)).all()
     assert summary_reading(summary).startswith("After 2 generations (mean over 2 images): ")
+
+
+def test_strong_idempotence_alternates_the_two_settings(small_rgb, tmp_path):
+    """--strong-bpp: even generations at the setting nearest the second bpp, odd ones at the starting rate."""
+    rows, summary = run_study(["jpeg"], {"a": small_rgb}, generations=5, rates={"jpeg": 30}, strong_bpp=4.0,
+                              progress=False, cache_dir=tmp_path)
+    bpps = rows["bpp"].tolist()
+    assert all(bpps[k] > bpps[k - 1] for k in (1, 3)) and all(bpps[k] < bpps[k - 1] for k in (2, 4))
+    row = summary.iloc[0]
+    assert row["rate"] == 30 and row["second_rate"] > 30 and row["second_bpp"] == 4.0
+    assert row["delta_psnr_odd"] == pytest.approx(rows["psnr"].iloc[4] - rows["psnr"].iloc[0])
+    plain, _ = run_study(["jpeg"], {"a": small_rgb}, generations=5, rates={"jpeg": 30}, progress=False,
+                         cache_dir=tmp_path)
+    assert plain["bpp"].iloc[1] < bpps[1]  # the plain study is not read back from the strong one's records

@@ -46,14 +46,16 @@ REPORT_AT = (1, 2, 5, 10, 20, 50)
 
 
 def reencode_study(codec: Codec, image: np.ndarray, rate: float, generations: int = 50,
-                   on_generation: Callable[[], None] | None = None) -> pd.DataFrame:
+                   on_generation: Callable[[], None] | None = None, second_rate: float | None = None) -> pd.DataFrame:
     """One row per generation: ``generation, bpp, psnr`` (vs the original), ``psnr_prev`` (vs generation k-1).
 
-    ``on_generation`` is called after each generation (progress bars)."""
+    ``second_rate``: strong idempotence (the protocol of Hang et al., "Evaluating strong idempotence of image
+    codec"): the generations alternate between ``rate`` (odd) and ``second_rate`` (even). ``on_generation`` is
+    called after each generation (progress bars)."""
     original = prev = np.ascontiguousarray(image, dtype=np.uint8)
     rows = []
     for k in range(1, generations + 1):
-        data = codec.encode(prev, rate)
+        data = codec.encode(prev, rate if second_rate is None or k % 2 else second_rate)
         current = codec.decode(data)
         if current.dtype != np.uint8 or current.shape != original.shape:
             raise RuntimeError(f"{codec.name} decoded {current.shape} {current.dtype}, not {original.shape} uint8")
@@ -177,7 +179,7 @@ def describe_estimate(estimate: pd.DataFrame, images: dict[str, np.ndarray], gen
 def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: int = 50,
               rates: dict[str, float] | None = None, progress: bool = True, match_bpp: float | None = None,
               workers: int = 1, cache_dir: str | Path | None = None, redo: bool = False,
-              ) -> tuple[pd.DataFrame, pd.DataFrame]:
+              strong_bpp: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All codecs x images: (per-generation rows, one summary row per codec and image). Labels say what was run.
 
     A codec codes at ``rates[name]`` if given, else (``match_bpp``) at the setting whose first generation of
@@ -189,7 +191,10 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
     reads them back; a record is reused only for the same pixels, generations and weights. ``redo`` measures every
     point again. Without ``cache_dir`` the records live in a temporary folder. ``workers`` > 1 runs the images on a
     local Dask cluster of that many processes (one torch thread each; the same results, in the same order).
-    ``progress`` shows a tqdm bar per codec."""
+    ``progress`` shows a tqdm bar per codec.
+
+    ``strong_bpp``: the strong-idempotence study: even generations code at each codec's setting nearest
+    ``strong_bpp`` on the image (found and cached like ``match_bpp``'s), odd ones at the starting rate."""
     rates = rates or {}
     digests = {key: pixels_digest(rgb) for key, rgb in images.items()}
     summaries: list[dict[str, Any]] = []
@@ -209,19 +214,26 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
                 start = _matched_rates(codec, setup, images, digests, match_bpp, Path(folder), client, redo)
             else:
                 start = dict.fromkeys(images, default_rate(codec))
+            second = ({} if strong_bpp is None else
+                      _matched_rates(codec, setup, images, digests, strong_bpp, Path(folder), client, redo))
             weights = _weights_tag(codec)
             results = ResultCache(Path(folder) / f"{file_safe(name)}.jsonl", labels={"codec": name},
-                                  tags=lambda image, rate, w=weights: {"generations": generations,
-                                                                       "pixels": digests[image], **w(rate)})
-            study = replace(setup, task=functools.partial(reencode_record, generations=generations))
+                                  tags=lambda image, rate, w=weights, s=second: {
+                                      "generations": generations, "pixels": digests[image], "second": s.get(image),
+                                      **w(rate)})
+            by_digest = {digests[k]: r for k, r in second.items()}
+            study = replace(setup, task=functools.partial(reencode_record, generations=generations, second=by_digest))
             jobs = plan(study, images, {k: (r,) for k, r in start.items()}, results, redo=redo)
             sweep(jobs, results, client, desc=f"re-encoding {name}", progress=progress, codec=codec)
             records = {(r["image"], r["rate"]): r for r in results.usable(images, set(start.values()))}
             for key in images:
                 df = pd.DataFrame({k: records[key, start[key]][k] for k in GENERATION_FIELDS})
                 matched = {} if name in rates or match_bpp is None else {"target_bpp": match_bpp}
+                strong = {} if strong_bpp is None else {
+                    "second_rate": second[key], "second_bpp": strong_bpp,  # like with like: the last odd generation
+                    "delta_psnr_odd": float(df["psnr"].iloc[(len(df) - 1) // 2 * 2] - df["psnr"].iloc[0])}
                 summaries.append({"codec": name, "label": label, "training": training_of(codec, start[key]),
-                                  "image": key, "rate": start[key], **matched, **summarise(df)})
+                                  "image": key, "rate": start[key], **matched, **strong, **summarise(df)})
                 frames.append(df.assign(codec=name, label=label, image=key, rate=start[key]))
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), pd.DataFrame(summaries)
 
@@ -230,9 +242,12 @@ def run_study(names: Sequence[str], images: dict[str, np.ndarray], generations: 
 GENERATION_FIELDS = ("generation", "bpp", "psnr", "psnr_prev")
 
 
-def reencode_record(codec: Codec, rgb: np.ndarray, rate: float, generations: int) -> dict[str, Any]:
-    """The harness task of one (image, starting rate) point: every generation, one list per column."""
-    df = reencode_study(codec, rgb, rate, generations)
+def reencode_record(codec: Codec, rgb: np.ndarray, rate: float, generations: int,
+                    second: dict[str, float] | None = None) -> dict[str, Any]:
+    """The harness task of one (image, starting rate) point: every generation, one list per column. ``second``:
+    the strong study's second rate of each image, by :func:`pixels_digest`."""
+    second_rate = (second or {}).get(pixels_digest(rgb))
+    df = reencode_study(codec, rgb, rate, generations, second_rate=second_rate)
     return {"rate": float(rate), **{k: df[k].tolist() for k in GENERATION_FIELDS}}
 
 
@@ -307,11 +322,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated codec/model names; MODEL@FILE: a model with a weight file of one's own")
     parser.add_argument("--images", required=True, nargs="+", help="image files or folders")
     parser.add_argument("--generations", type=int, default=50)
+    parser.add_argument("--crop", type=int, metavar="N", help="code the central N x N square of each image")
     parser.add_argument("--rate", action="append", default=[], metavar="CODEC=RATE",
                         help="rate setting per codec (default: --match-bpp's, else the middle of its sweep)")
     parser.add_argument("--match-bpp", type=float, metavar="BPP",
                         help="start every codec (without --rate) at the setting whose first generation of each "
                              "image is nearest BPP (found by real encodes)")
+    parser.add_argument("--strong-bpp", type=float, metavar="BPP",
+                        help="strong idempotence: every even generation codes at the setting nearest BPP (the odd ones "
+                             "at the starting rate), as in Hang et al.'s protocol")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
     parser.add_argument("--workers", type=int, default=1,
                         help="run the (codec, image) studies on this many worker processes, one torch thread each "
@@ -331,13 +350,19 @@ def run(args: argparse.Namespace) -> int:
         raise OutputExistsError(f"{out} already holds a study (summary.json); pass --update to add these codecs "
                                 "to it or --force to replace it")
     paths = [p for item in args.images for p in (list_images(item) if Path(item).is_dir() else [Path(item)])]
-    images = {p.stem: load_image(p).rgb for p in paths}
+    from invlab.widgets.sources import center_crop
+
+    images = {p.stem if args.crop is None else f"{p.stem}-{args.crop}": center_crop(load_image(p).rgb, args.crop)
+              for p in paths}
     kept = _kept_rows(earlier, args.codecs.split(","), list(images)) if args.update else pd.DataFrame()
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
     if args.match_bpp is not None and not args.match_bpp > 0:
         raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
+    if args.strong_bpp is not None and not args.strong_bpp > 0:
+        raise InvlabError(f"--strong-bpp must be a positive bpp, not {args.strong_bpp}")
     rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp,
-                              workers=args.workers, cache_dir=out / "cache", redo=args.force)
+                              workers=args.workers, cache_dir=out / "cache", redo=args.force,
+                              strong_bpp=args.strong_bpp)
     out.mkdir(parents=True, exist_ok=True)
     if not rows.empty:
         for (codec, image), df in rows.groupby(["codec", "image"]):
