@@ -39,3 +39,21 @@ def display_name(name: str) -> str:
 def anchor_label(name: str) -> str:
     """The label of a published anchor (its short name where it has none)."""
     return ANCHOR_LABELS.get(name, name)
+
+
+def kind_of(name: str, published: bool = False) -> str:
+    """``"invertible"``, ``"autoencoder"``, ``"classical"`` or ``"published"`` for a result or anchor name (a
+    figure's line style, a table's kind column)."""
+    if published or name.endswith(" (anchor)"):
+        return "published"
+    from invlab.codecs.registry import classical_rate_space
+    from invlab.models.registry import get_spec, is_model
+
+    base = base_name(name)
+    if base == "compressai":
+        return "autoencoder"
+    if classical_rate_space(base) is not None:
+        return "classical"
+    if is_model(base):
+        return "autoencoder" if get_spec(base).family == "baseline" else "invertible"
+    return "published"  # a JSON of unknown origin: drawn like an anchor, never as one of ours

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from invlab.eval.anchors import Curve, load_anchor, load_results
-from invlab.eval.names import ANCHOR_LABELS, base_name, display_name
+from invlab.eval.names import ANCHOR_LABELS, display_name, kind_of
 from invlab.eval.rd import bd_table, markdown_table
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -54,6 +54,7 @@ def display_table(results_dir: str | Path, anchor: str = "vtm") -> pd.DataFrame:
     if "BD-rate (%)" not in table:
         return table.rename(index=display_name)
     table = table.dropna(subset=["BD-rate (%)"]).sort_values("BD-rate (%)")
+    table.insert(0, "kind", [kind_of(n) if not n.endswith("-untrained") else "untrained" for n in table.index])
     table = table.drop(columns=["PSNR overlap (dB)"]).rename(index=display_name)
     return table.rename(columns={"BD-rate (%)": f"BD-rate vs {who} (%)", "BD-PSNR (dB)": f"BD-PSNR vs {who} (dB)"})
 
@@ -65,28 +66,15 @@ def reading(table: pd.DataFrame) -> str:
     if column is None or table.empty:
         return "No BD-rates: these results are not on Kodak (the anchors are Kodak numbers)."
     who = column.removeprefix("BD-rate vs ").removesuffix(" (%)")
-    kinds = {name: _kind(name) for name in table.index}
     parts = []
-    for kind, words in (("learned", "Best learned model of ours"), ("classical", "best classical codec")):
-        rows = table[[kinds[n] == kind for n in table.index]]
+    for kinds, words in ((("invertible", "autoencoder"), "Best learned model of ours"),
+                         (("classical",), "best classical codec")):
+        rows = table[table["kind"].isin(kinds)]
         if not rows.empty:
             name, value = rows[column].idxmin(), rows[column].min()
             parts.append(f"{words}: {name} at {value:+.1f} %")
     return (f"BD-rate vs {who}: the extra bits a codec needs for {who}'s quality (negative = fewer). "
             + "; ".join(parts) + ".")
-
-
-def _kind(name: str) -> str:
-    """``"learned"`` (a trained model of ours), ``"classical"``, or ``"other"`` (published curves, untrained)."""
-    from invlab.codecs.registry import classical_rate_space
-    from invlab.models.registry import is_model
-
-    if name.endswith(")") and not name.startswith("VVC"):
-        return "other"  # "(paper)", "(untrained)", "(ours)" anchors
-    base = base_name(name)
-    if base == "vvc" or name.startswith("VVC") or classical_rate_space(base) is not None:
-        return "classical"
-    return "learned" if is_model(base) else "other"
 
 
 def render(results_root: str | Path = "results", anchor: str = "vtm") -> str:

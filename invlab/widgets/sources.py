@@ -6,6 +6,7 @@ untrained (with :data:`UNTRAINED_BANNER`), a codec that is not available yet giv
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -87,9 +88,11 @@ def model_status(name: str) -> str:
     return f"{name} ({get_spec(model).family}): {UNTRAINED_BANNER}"
 
 
+@functools.cache
 def kodak_points(codec: str, image: str) -> pd.DataFrame | None:
     """The measured points of ``codec`` on the Kodak image ``image`` (``results/kodak/<codec>.csv``: bpp, psnr),
-    sorted by bpp; None where there are none (another image, or no sweep of that codec)."""
+    sorted by bpp; None where there are none (another image, or no sweep of that codec). Read once per process
+    (every slider update asks); do not modify the frame."""
     path = REPO_ROOT / "results" / "kodak" / f"{codec}.csv"
     if image not in kodak_images() or not path.is_file():
         return None

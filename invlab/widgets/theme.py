@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from invlab.eval.names import base_name
+from invlab.eval.names import base_name, kind_of
 
 #: the kinds of codec, in legend order, and how each is named in a legend heading
 KINDS = ("invertible", "autoencoder", "classical", "published")
@@ -82,23 +82,6 @@ class Style:
     def matplotlib(self) -> dict:
         return {"color": self.colour, "linestyle": MPL_DASH[self.dash], "linewidth": self.width * 0.55,
                 "marker": MPL_MARKERS[self.marker], "markersize": 2.5}
-
-
-def kind_of(name: str, published: bool = False) -> str:
-    """``"invertible"``, ``"autoencoder"``, ``"classical"`` or ``"published"`` for a result or anchor name."""
-    if published:
-        return "published"
-    from invlab.codecs.registry import classical_rate_space
-    from invlab.models.registry import get_spec, is_model
-
-    base = base_name(name)
-    if base == "compressai":
-        return "autoencoder"
-    if classical_rate_space(base) is not None:
-        return "classical"
-    if is_model(base):
-        return "autoencoder" if get_spec(base).family == "baseline" else "invertible"
-    return "published"  # a JSON of unknown origin: drawn like an anchor, never as one of ours
 
 
 def colour_of(name: str) -> str:
