@@ -97,6 +97,22 @@ def test_learned_codec_round_trip_is_bit_exact(small_rgb):
     assert data_2 == data and np.array_equal(picture, decoded)
 
 
+def test_the_kept_analysis_gives_the_same_files(small_rgb):
+    """The codec keeps the last image's INN analysis (rate-free): coding it again at another rate reuses it and
+    writes the very same file; another image is analysed anew."""
+    codec = LearnedCodec("msinn-mini", pretrained=False)
+    model = codec.model(2.0)
+    assert model.rate_free_analysis
+    analysed, analyse = [], model.analyse
+    model.analyse = lambda x: analysed.append(x.shape) or analyse(x)
+    other = np.ascontiguousarray(small_rgb[::-1])
+    files = [codec.encode(rgb, rate) for rgb, rate in [(small_rgb, 2.0), (small_rgb, 5.5), (other, 5.5)]]
+    assert len(analysed) == 2  # once per image
+    fresh = [LearnedCodec("msinn-mini", pretrained=False).encode(rgb, rate)
+             for rgb, rate in [(small_rgb, 2.0), (small_rgb, 5.5), (other, 5.5)]]
+    assert files == fresh and files[1] != files[2]
+
+
 def test_bpp_is_monotonic_in_rate_on_real_bitstreams(mini, kodak_dir):
     x = _crop(kodak_dir, 64, 64)
     sizes = [len(mini.compress(x, r)["strings"][0]) for r in (0.0, 1.0, 2.5, 4.0, 5.5, 7.0)]

@@ -107,17 +107,31 @@ def test_rate_zero_is_a_rate(service, codec):
 
 def test_superseded_requests_are_cancelled_and_a_running_one_is_cached(service, codec):
     codec.gate.clear()
-    running = service.submit(request(0.5))
-    assert codec.started.wait(10)  # the worker is coding 0.5
+    running, rest = service.ask(request(0.5))
+    assert codec.started.wait(10)  # the worker is coding 0.5's file
     queued = service.submit(request(1.0))
     prefetched = service.prefetch([request(1.1), request(1.2)])
     latest = service.submit(request(1.5))
-    assert queued.cancelled() and all(job.cancelled() for job in prefetched)
+    assert queued.cancelled() and rest.cancelled() and all(job.cancelled() for job in prefetched)
     assert not running.cancelled()  # started: it finishes
     codec.gate.set()
-    assert latest.result().learned.rate == 1.5 and running.result().learned.rate == 0.5
-    assert codec.calls == [0.5, 1.5] and service.cached(request(0.5))
-    assert service.pending == ()
+    assert latest.result().learned.rate == 1.5 and running.result().rate == 0.5
+    assert codec.calls == [0.5, 1.5] and service.ask(request(0.5))[0].done()  # its file is kept
+    service.submit(request(0.5)).result()
+    assert codec.calls == [0.5, 1.5] and service.pending == ()
+
+
+def test_the_picture_comes_before_the_numbers_beside_it(codec):
+    fake = FakeClassical()
+    service = PointService(open_learned=lambda _: codec, open_classical=lambda n: fake if n == "fake" else None)
+    picture, coded = service.ask(request(0.7, classical="fake"))
+    point = picture.result()
+    assert point.ms_ssim is None and point.psnr > 0  # the picture and its PSNR first ...
+    full = coded.result()
+    assert full.learned.ms_ssim is not None and full.learned.decoded is point.decoded  # ... then the rest
+    assert full.classical is not None and codec.calls == [0.7]
+    again = service.ask(request(0.7, classical="fake"))
+    assert all(job.done() for job in again) and again[1].result() is full
 
 
 def test_prefetch_skips_what_is_cached_and_does_not_cancel(service, codec):
@@ -210,4 +224,4 @@ def test_many_threads_one_worker():
     assert codec.most_active == 1 and codec.threads == {f"{WORKER_NAME}_0"}
     assert len(codec.calls) == len(set(codec.calls)) == len(service.encoded)  # no position coded twice
     for rate in set(codec.calls):
-        assert service.submit(request(rate)).done()
+        assert service.ask(request(rate))[0].done()  # every file coded is kept

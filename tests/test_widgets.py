@@ -161,6 +161,23 @@ def test_neighbouring_positions_are_prefetched(app):
     assert app.point(app.rate.value) is coded and app.bpp_label.value == f"<b>{coded.bpp:.4f} bpp</b>"
 
 
+def test_positions_coded_ahead_come_with_their_rd_inset_and_the_line_says_so(app, monkeypatch):
+    mid = round((app.rate.min + app.rate.max) / 2, 1)
+    app.update(mid)
+    app.wait()
+    step, drawn = app.rate.step, []
+    assert app.ahead.value.startswith(f"positions {mid - 5 * step:.2f}–{mid + 5 * step:.2f} are ready")
+    rd_figure, here = rate_figure.rd_figure, threading.current_thread()
+    monkeypatch.setattr(rate_figure, "rd_figure",
+                        lambda *a, **k: drawn.append(threading.current_thread() is here) or rd_figure(*a, **k))
+    for k in (1, 2, 5):  # steps to positions coded ahead: their insets were drawn ahead, on the worker
+        app.rate.value = mid - k * step
+        assert app.shown.rate == round(mid - k * step, 4) and app.stats.value.startswith("PSNR")
+    assert True not in drawn
+    app.update(mid + 6 * step)  # beyond them: coded and drawn now, here
+    assert drawn.count(True) == 1 and "measuring" not in app.stats.value
+
+
 def test_bpp_grows_with_rate_and_classical_matches(app):
     curve = app.rd_curve()
     assert list(curve["rate"]) == list(app.codec.rates)

@@ -8,6 +8,7 @@ same kind of device (the default, CPU, is always safe).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zlib
 from functools import lru_cache
@@ -57,6 +58,7 @@ class LearnedCodec(Codec):
         self.device = torch.device(device)
         self.overrides = dict(overrides)
         self._models: dict[int | None, InvlabModel] = {}
+        self._last_analysis: tuple[InvlabModel, bytes, object] | None = None  # (model, image digest, analysis)
         # a fixed-rate family ships one weight file per rate index (NAME-qI.pt); everything else has one model
         # (an unknown name is refused here, before it becomes part of a path)
         self._per_rate_weights = pretrained and self.weights is None and self._weights_per_rate()
@@ -148,7 +150,10 @@ class LearnedCodec(Codec):
         x = to_tensor(image.rgb).to(self.device)
         x_pad = model.pad(x)
         native = model.reconstructs_at_encoder
-        out = model.compress(x_pad, model_rate, reconstruct=True) if native else model.compress(x_pad, model_rate)
+        options: dict = {"reconstruct": True} if native else {}
+        if model.rate_free_analysis:
+            options["analysis"] = self._analysis(model, x_pad)
+        out = model.compress(x_pad, model_rate, **options)
         streams = list(out["strings"])
         x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]
         x_hat = model.crop(x_hat, image.height, image.width)
@@ -166,6 +171,14 @@ class LearnedCodec(Codec):
             recon_crc=recon_crc,
         ).to_bytes()
         return data, x_hat
+
+    def _analysis(self, model: InvlabModel, x_pad: torch.Tensor) -> object:
+        """``model.analyse(x_pad)``, kept for the last image: coding it again at another rate skips the analysis."""
+        digest = hashlib.blake2b(x_pad.cpu().numpy().tobytes(), digest_size=16).digest()
+        kept = self._last_analysis
+        if kept is None or kept[0] is not model or kept[1] != digest:
+            kept = self._last_analysis = (model, digest, model.analyse(x_pad))
+        return kept[2]
 
     @torch.no_grad()
     def decode_image(self, data: bytes, max_pixels: int = MAX_PIXELS) -> ImageData:

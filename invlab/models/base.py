@@ -62,6 +62,9 @@ class InvlabModel(CompressionModel):
     rdo: str | None = None
     #: ``compress(x, rate, reconstruct=True)`` also returns ``"x_hat"``, the decoder's output for its streams
     reconstructs_at_encoder: bool = False
+    #: the analysis transform does not depend on the rate: :meth:`analyse` once per image, then
+    #: ``compress(x, rate, analysis=...)`` at any rate writes the same streams as ``compress(x, rate)``
+    rate_free_analysis: bool = False
 
     #: input H and W are padded to a multiple of this
     pad_multiple: int = 64
@@ -115,6 +118,10 @@ class InvlabModel(CompressionModel):
         from invlab.io.images import crop
 
         return crop(x_hat, height, width, self.pad_multiple, self.pad_mode)
+
+    def analyse(self, x: torch.Tensor) -> Any:
+        """The rate-independent part of :meth:`compress` for a padded batch ``x`` (``rate_free_analysis`` models)."""
+        raise NotImplementedError(f"{type(self).__name__} has no rate-free analysis")
 
     def update(self, scale_table: Any = None, force: bool = False, **kwargs: Any) -> bool:
         """Build the CDF tables; every entropy model then codes with invlab's bounds-checked coder."""

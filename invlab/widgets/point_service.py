@@ -4,6 +4,10 @@ A *point* is one slider position on one image: the learned codec's real file at 
 decoder's picture, its quality) and the classical codec's file closest to it in size. :class:`PointService` codes
 points on ONE worker thread (so the model runs in one thread at a time) and keeps the most recently used ones.
 
+Picture first: :meth:`PointService.ask` queues a position as two jobs, the learned file with its picture, bpp and
+PSNR (what the eye waits for), then the rest (MS-SSIM and the classical file of equal size), so a view can show
+the picture while the numbers beside it are measured.
+
 Superseding: :meth:`PointService.submit` (the user's newest position) cancels every future the service handed out
 earlier that has not started yet (older positions, prefetches, file checks); one already running finishes and is
 cached, and the caller, who knows which future it asked for last, does not show it.
@@ -17,16 +21,17 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from invlab import metrics
 from invlab.codecs.base import Codec
 from invlab.codecs.search import rate_for_bpp
 from invlab.widgets import sources
-from invlab.widgets.readout import bpp, quality
+from invlab.widgets.readout import bpp
 
 NO_CLASSICAL = "none"
 REACH_TOLERANCE = 0.1  # a classical file within 10 % of the learned bpp counts as "equal bpp"
@@ -44,7 +49,7 @@ class Point:
     rate: float
     bpp: float
     psnr: float
-    ms_ssim: float
+    ms_ssim: float | None  # None: not measured yet (the picture comes first); NaN: the image is too small for it
     decoded: np.ndarray
     data: bytes = b""
 
@@ -166,12 +171,22 @@ class PointService:
     # ------------------------------------------------------------------ asking
     def submit(self, request: PointRequest) -> Future[CodedPoint]:
         """The coded point of ``request``: a done future when cached. Cancels all earlier work not started yet."""
+        return self.ask(request)[1]
+
+    def ask(self, request: PointRequest) -> tuple[Future[Point], Future[CodedPoint]]:
+        """(the learned point, the coded point) of ``request``, each a done future where cached; the first is
+        queued before the second, so its picture can be shown before the numbers beside it are measured.
+        Cancels all earlier work not started yet."""
         with self._lock:
             superseded, self._pending = self._pending, []
-            cached = self._coded.get(request.key)
+            coded = self._coded.get(request.key)
+            learned = self._learned.get(request.learned_key)
         for job in superseded:
             job.cancel()  # outside the lock: a cancelled future runs its done-callbacks here
-        return _done(cached) if cached is not None else self._queue(self._code, request)
+        if coded is not None:
+            return _done(coded.learned), _done(coded)
+        picture = _done(learned) if learned is not None else self._queue(self._point, request)
+        return picture, self._queue(self._code, request)
 
     def prefetch(self, requests: Iterable[PointRequest]) -> list[Future[CodedPoint]]:
         """Queue the requests not cached yet, behind what is queued (the next :meth:`submit` cancels them)."""
@@ -237,8 +252,7 @@ class PointService:
         if known is not None:
             return known
         data, decoded = self._open_learned(request.model).encode_with_reconstruction(request.rgb, request.rate)
-        point = Point(request.rate, bpp(data, request.rgb), **quality(request.rgb, decoded), decoded=decoded,
-                      data=data)
+        point = Point(request.rate, bpp(data, request.rgb), metrics.psnr(request.rgb, decoded), None, decoded, data)
         with self._lock:
             self.encoded.append(request.learned_key)
             self._learned.put(request.learned_key, point)
@@ -249,11 +263,20 @@ class PointService:
             known = self._coded.get(request.key)  # a prefetch may have coded it since it was asked for
         if known is not None:
             return known
-        point = self._point(request)
+        point = self._measured(request)
         coded = CodedPoint(point, self._match(request, point.bpp))
         with self._lock:
             self._coded.put(request.key, coded)
         return coded
+
+    def _measured(self, request: PointRequest) -> Point:
+        """:meth:`_point` with its MS-SSIM."""
+        point = self._point(request)
+        if point.ms_ssim is None:
+            point = replace(point, ms_ssim=metrics.ms_ssim(request.rgb, point.decoded))
+            with self._lock:
+                self._learned.put(request.learned_key, point)
+        return point
 
     def _match(self, request: PointRequest, target_bpp: float) -> ClassicalPoint | None:
         """The classical codec at the setting whose real bpp is closest to ``target_bpp`` (binary search)."""
@@ -274,7 +297,7 @@ class PointService:
 
         match = rate_for_bpp(codec, rgb, target_bpp, encode=encode)
         decoded = codec.decode(match.data)
-        return ClassicalPoint(request.classical, match.rate, match.bpp, quality(rgb, decoded)["psnr"], decoded,
+        return ClassicalPoint(request.classical, match.rate, match.bpp, metrics.psnr(rgb, decoded), decoded,
                               target_bpp)
 
     def _check(self, request: PointRequest) -> bool:
@@ -286,7 +309,7 @@ class PointService:
 
     def _curve(self, request: PointRequest) -> pd.DataFrame:
         rates = self._open_learned(request.model).rates
-        points = [self._point(request.at(r)) for r in rates]
+        points = [self._measured(request.at(r)) for r in rates]
         curve = pd.DataFrame([{"rate": p.rate, "bpp": p.bpp, "psnr": p.psnr, "ms_ssim": p.ms_ssim} for p in points])
         with self._lock:
             self._curves.put((request.image, request.model), curve)

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
 
 
 def benchmark(app: RateControlApp, rates: Iterable[float]) -> pd.DataFrame:
-    """Wall time of one update per rate: ``cold`` (the position's cache dropped first) and ``next step`` (one
-    slider step further, once the background prefetch has coded it). The RD curve is built first."""
+    """Wall time of one update per rate: ``cold picture`` and ``cold`` (the position's cache dropped first: until
+    its picture is drawn, and until every view is) and ``next step`` (one slider step further, once the background
+    prefetch has coded it). The RD curve is built first."""
     app.rd_curve()
     step = app.rate.step
     rows = []
@@ -21,9 +22,9 @@ def benchmark(app: RateControlApp, rates: Iterable[float]) -> pd.DataFrame:
         app.wait()
         app.service.forget(app.at(rate))
         app.update(rate)
-        cold = app.last_seconds
+        cold, picture = app.last_seconds, app.last_picture_seconds
         app.wait()
         app.update(rate + step if rate + step <= app.rate.max else rate - step)
-        rows.append({"rate": rate, "cold (s)": cold, "next step (s)": app.last_seconds})
+        rows.append({"rate": rate, "cold picture (s)": picture, "cold (s)": cold, "next step (s)": app.last_seconds})
     app.wait()
     return pd.DataFrame(rows)

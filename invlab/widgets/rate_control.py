@@ -15,8 +15,12 @@ Coding a full Kodak image takes about 2 s on 2 CPU cores (msinn-mini), more than
   or, without a running loop (tests, scripts), to an inbox that :meth:`RateControlApp.wait` empties;
 - the picture shown is the decoder's output as the encoder computes it; the worker then decodes the real file
   and the view says whether the two are identical (they must be, bit for bit);
-- after each draw the worker codes the ``prefetch`` slider positions on each side of the shown one (with their
-  equal-bpp classical match): moving the slider by a step or two then only draws.
+- picture first: a position is coded as two jobs (:meth:`PointService.ask`), the file with its picture, bpp and
+  PSNR, then MS-SSIM, the classical file of equal size and the RD inset; the picture is drawn as soon as the
+  first is done. The image's analysis transform is kept between positions where the model's does not depend on
+  the rate (MSINN), so a new position costs the entropy coding and the synthesis only;
+- after each draw the worker codes the ``prefetch`` slider positions on each side of the shown one, nearest first
+  (with their equal-bpp classical match), and says so under the slider: moving by a few steps then only draws.
 
 A value set from code (``app.rate.value = 1.5``, :meth:`RateControlApp.update`) is coded and drawn before the
 statement returns (the kernel thread waits for the worker), so a notebook cell can read the result next line.
@@ -41,7 +45,16 @@ from invlab.codecs.learned import LearnedCodec
 from invlab.eval.anchors import load_anchor
 from invlab.models.base import InvlabModel
 from invlab.widgets import rate_benchmark, rate_figure, render, sources
-from invlab.widgets.point_service import NO_CLASSICAL, ClassicalPoint, CodedPoint, Point, PointRequest, PointService
+from invlab.widgets.point_service import (
+    LRU,
+    NO_CLASSICAL,
+    ClassicalPoint,
+    CodedPoint,
+    Point,
+    PointKey,
+    PointRequest,
+    PointService,
+)
 from invlab.widgets.readout import Zoom, error_map, error_scale
 
 UPLOAD_PREFIX = "upload: "
@@ -77,6 +90,8 @@ def check_text(ok: bool | None) -> str:
 
 def stats_line(point: Point, classical: ClassicalPoint | None, codec_name: str) -> str:
     """PSNR and MS-SSIM of the learned file, then the classical file's (or why there is none)."""
+    if point.ms_ssim is None:
+        return f"PSNR {point.psnr:.2f} dB · MS-SSIM and the classical file of equal size: measuring …"
     ms = "n/a (image too small)" if np.isnan(point.ms_ssim) else f"{point.ms_ssim:.4f}"
     line = f"PSNR {point.psnr:.2f} dB · MS-SSIM {ms}"
     if classical is not None:
@@ -117,7 +132,7 @@ class RateControlApp:
     ``rate``: the first position (None: the middle of the model's range; 0.0 is a position like any other)."""
 
     def __init__(self, image: str = "kodim23", model: str | None = None, classical: str | None = "jpeg",
-                 crop: int | None = None, prefetch: int = 2, rate: float | None = None):
+                 crop: int | None = None, prefetch: int = 5, rate: float | None = None):
         self.crop = crop
         self.prefetch = prefetch
         self.service = PointService()
@@ -127,13 +142,18 @@ class RateControlApp:
         self._inbox: list[Callable[[], None]] = []  # deliveries for the kernel thread, from the worker thread
         self._inbox_lock = threading.Lock()
         self._wanted: Future | None = None  # the latest position asked for: only its result is drawn
+        self._pictured: PointRequest | None = None  # the position whose picture is shown
+        self._ahead: list[Future] = []  # the prefetch of the shown position's neighbours
+        self._insets: LRU[PointKey, bytes] = LRU(64)  # RD insets (PNG) drawn, per position
+        self._insets_lock = threading.Lock()
         self._asked_at = time.perf_counter()
         self._quiet = False  # select() is moving the slider itself
-        self._shown_request: PointRequest | None = None
+        self._error = np.zeros((0, 0), np.float32)  # the shown picture's error map
         self.shown: Point | None = None  # what the views show now
         self.shown_classical: ClassicalPoint | None = None
         self.vtm = load_anchor("vtm")  # CompressAI's VTM on Kodak (mean over the 24 images)
-        self.last_seconds = float("nan")
+        self.last_seconds = float("nan")  # the last update: from the move to every view drawn
+        self.last_picture_seconds = float("nan")  # ... to the picture (and bpp) drawn
         self._capture_loop()
 
         classical_options = sources.classical_names()
@@ -155,6 +175,8 @@ class RateControlApp:
         self.rate_note, self.error_bar = w.HTML(), w.HTML()
         self._drawn = False  # the first picture is not a user's update
         self.timing.add_class("invlab-timing")
+        self.ahead = w.HTML()
+        self.ahead.add_class("invlab-ahead")
         self.zoom_caption = w.HTML()
         self.recon_view, self.error_view = w.Image(format="png"), w.Image(format="png")
         self.zoom_view, self.rd_view = w.Image(format="png"), w.Image(format="png")
@@ -316,11 +338,20 @@ class RateControlApp:
         self._capture_loop()
         self._drain()
         request = self.at(rate)
-        job = self.service.submit(request)
+        picture, job = self.service.ask(request)
         self._wanted, self._asked_at = job, time.perf_counter()
-        if not job.done():
+        if not picture.done():
             self.timing.value = f"coding rate {request.rate:.2f} …"
+        self._on_done(picture, lambda: self._deliver_picture(picture, job, request))
         self._on_done(job, lambda: self._deliver(job, request))
+
+    def _deliver_picture(self, picture: Future[Point], job: Future[CodedPoint], request: PointRequest) -> None:
+        """Kernel thread: draw a requested position's picture while its other numbers are measured."""
+        if job is not self._wanted or job.done() or picture.cancelled() or picture.exception() is not None:
+            return  # superseded, or everything is ready (drawn by _deliver), or the failure is _deliver's to show
+        self._show_picture(request, picture.result())
+        self.last_picture_seconds = time.perf_counter() - self._asked_at
+        self.timing.value = f"picture after {self.last_picture_seconds:.2f} s, measuring … (rate {request.rate:.2f})"
 
     def _deliver(self, job: Future[CodedPoint], request: PointRequest) -> None:
         """Kernel thread: draw a requested position, unless a newer one was asked for since."""
@@ -339,49 +370,110 @@ class RateControlApp:
             return self.shown
         t0 = time.perf_counter()
         request = self.at(self.rate.value)
-        job = self._wanted = self.service.submit(request)
+        picture, job = self.service.ask(request)
+        self._wanted = job
+        self._show_picture(request, picture.result())
+        self.last_picture_seconds = time.perf_counter() - t0
         self._draw(request, job.result(), t0, "update" if self._drawn else "first picture")
         return self.shown
 
     def _draw(self, request: PointRequest, coded: CodedPoint, t0: float, what: str = "update") -> None:
         """Show a coded position, then queue the check of its file and its neighbours. ``what``: "update" (a user's
         move, timed) or "first picture" (loading the model included: not reported as an update)."""
+        if self._pictured != request:  # everything was ready at once (cached)
+            self._show_picture(request, coded.learned)
+            self.last_picture_seconds = time.perf_counter() - t0
         self._show(request, coded)
         self.last_seconds = time.perf_counter() - t0
         self._drawn = True
-        took = "update took" if what == "update" else "first picture (model loading included) took"
-        self.timing.value = f"{took} {self.last_seconds:.2f} s (rate {request.rate:.2f})"
+        if what == "update":
+            took = f"update took {self.last_seconds:.2f} s, the picture {self.last_picture_seconds:.2f} s"
+        else:
+            took = f"first picture (model loading included) took {self.last_seconds:.2f} s"
+        self.timing.value = f"{took} (rate {request.rate:.2f})"
         self._refresh_check()
         self._on_done(self.service.check(request), self._refresh_check)
-        self.service.prefetch(self._neighbours(request))
+        self._prefetch(request)
+
+    def _prefetch(self, request: PointRequest) -> None:
+        """Code the shown position's neighbours in the background; the line under the slider follows it."""
+        neighbours = list(self._neighbours(request))
+        ahead = self._ahead = self.service.prefetch(neighbours)
+        for job in ahead:
+            job.add_done_callback(lambda done: self._draw_ahead(request, done))
+        rates = [r.rate for r in neighbours] or [request.rate]
+        span = f"{min(rates):.2f}–{max(rates):.2f}"
+
+        def report() -> None:
+            if ahead is not self._ahead:
+                return  # an older position's prefetch
+            done = sum(job.done() and not job.cancelled() for job in ahead)
+            if any(job.cancelled() for job in ahead):
+                self.ahead.value = ""
+            elif done < len(ahead):
+                self.ahead.value = f"coding the neighbouring positions ahead: {done}/{len(ahead)} …"
+            else:
+                self.ahead.value = f"positions {span} are ready: moving there only draws"
+
+        report()
+        for job in ahead:
+            self._on_done(job, report)
 
     def _refresh_check(self) -> None:
-        if self._shown_request is not None:
-            self.check.value = check_text(self.service.checked(self._shown_request))
+        if self._pictured is not None:
+            self.check.value = check_text(self.service.checked(self._pictured))
 
-    def _show(self, request: PointRequest, coded: CodedPoint) -> None:
-        point, classical, rgb = coded.learned, coded.classical, request.rgb
-        self._shown_request, self.shown, self.shown_classical = request, point, classical
+    def _show_picture(self, request: PointRequest, point: Point) -> None:
+        """The views that need the learned file only: its picture, bpp and PSNR, the error map, the rate's words."""
+        self._pictured, self.shown = request, point
         self.bpp_label.value = f"<b>{point.bpp:.4f} bpp</b>"
-        self.stats.value = stats_line(point, classical, request.classical)
+        self.stats.value = stats_line(point, None, request.classical)
         self.recon_view.value = render.png(point.decoded)
-        error = error_map(rgb, point.decoded)
-        scale = error_scale(error)
-        self.error_view.value = render.png(render.heat(error, scale))
+        self._error = error_map(request.rgb, point.decoded)
+        scale = error_scale(self._error)
+        self.error_view.value = render.png(render.heat(self._error, scale))
         self.error_bar.value = render.colour_bar_html(scale, "|x − x̂| in 8-bit levels (mean over RGB)")
         model = self.codec.model(request.rate)
         self.rate_note.value = (f'<span style="font-size:12px">{rate_words(model, request.rate, point.bpp)}</span>'
                                 if model.variable_rate else "")
+        self.check.value = check_text(self.service.checked(request))
+
+    def _show(self, request: PointRequest, coded: CodedPoint) -> None:
+        """The rest, once MS-SSIM and the classical file are measured: numbers, zoom, RD inset."""
+        point, classical, rgb = coded.learned, coded.classical, request.rgb
+        self.shown, self.shown_classical = point, classical
+        self.stats.value = stats_line(point, classical, request.classical)
+        error = self._error
         zoom = Zoom.worst(error)
         crops = [zoom.cut(rgb), zoom.cut(point.decoded)] + ([zoom.cut(classical.decoded)] if classical else [])
         gap = np.full((crops[0].shape[0], 6, 3), 255, np.uint8)
         self.zoom_view.value = render.png(np.concatenate(sum(([c, gap] for c in crops), [])[:-1], axis=1))
         self.zoom_caption.value = zoom_title(point, classical, zoom.size)
+        self.rd_view.value = self._inset(request, coded)
+
+    def _inset(self, request: PointRequest, coded: CodedPoint) -> bytes:
+        """The RD inset of a position (PNG), drawn once: on the worker thread for the positions coded ahead (see
+        :meth:`_prefetch`), else here. Any thread; needs the RD curve, which the first picture of an image builds."""
+        with self._insets_lock:
+            known = self._insets.get(request.key)
+        if known is not None:
+            return known
         curve = self.service.curve(request).result()  # cached after the first draw of this image and model
-        label = request.model + ("" if self.codec.trained else " (untrained)")
-        same_image = sources.kodak_points("vvc", self.image_box.value) if self.crop is None else None
-        self.rd_view.value = rate_figure.png(rate_figure.rd_figure(curve, self.vtm, point, classical, label,
-                                                                   same_image, model=request.model))
+        label = request.model + ("" if sources.open_learned(request.model).trained else " (untrained)")
+        same_image = sources.kodak_points("vvc", request.image) if self.crop is None else None
+        inset = rate_figure.png(rate_figure.rd_figure(curve, self.vtm, coded.learned, coded.classical, label,
+                                                      same_image, model=request.model))
+        with self._insets_lock:
+            self._insets.put(request.key, inset)
+        return inset
+
+    def _draw_ahead(self, shown: PointRequest, job: Future[CodedPoint]) -> None:
+        """Worker thread, as a neighbour of ``shown`` coded ahead is done: draw its RD inset too, so that showing it
+        only assigns pictures (never waits for a curve still to be coded: that would wait for this very thread)."""
+        if job.cancelled() or job.exception() is not None or not self.service.curve(shown).done():
+            return
+        coded = job.result()
+        self._inset(shown.at(coded.learned.rate), coded)
 
     # ------------------------------------------------------------------ measurement and layout
     def benchmark(self, rates: Iterable[float]) -> pd.DataFrame:
@@ -392,7 +484,7 @@ class RateControlApp:
     def widget(self) -> w.Widget:
         return w.VBox([
             w.HBox([self.image_box, self.upload]), w.HBox([self.model_box, self.codec_box]), self.banner,
-            w.HBox([self.rate, self.bpp_label, self.timing]), self.rate_note, self.stats,
+            w.HBox([self.rate, self.bpp_label, self.timing]), self.ahead, self.rate_note, self.stats,
             w.HBox([w.VBox([w.Label("reconstruction (the decoder's output)"), self.recon_view, self.check]),
                     w.VBox([w.Label("error |x − x̂|"), self.error_view, self.error_bar])]),
             w.HBox([w.VBox([self.zoom_caption, self.zoom_view]), self.rd_view]),

@@ -118,26 +118,61 @@ async function notebook() {
   seen.plots = await figureFacts();
   if (mode === 'rate-control') {
     const bpp = () => page.locator('.invlab-bpp').first().innerText();
+    const readout = async () => (await page.locator('.widget-slider .widget-readout').first().innerText()).trim();
+    // the app is idle: its first picture is drawn and the neighbouring positions are coded ahead
+    const idle = () => page.waitForFunction(() => {
+      const ahead = document.querySelector('.invlab-ahead');
+      return ahead && ahead.innerText.includes('are ready');
+    }, null, { polling: 250, timeout: 240000 });
+    // a position is settled when the timing line reports the last position the slider shows
+    const settled = () => page.waitForFunction(() => {
+      const value = document.querySelector('.widget-slider .widget-readout');
+      const timing = document.querySelector('.invlab-timing');
+      return value && timing && timing.innerText.startsWith('update took')
+        && timing.innerText.includes(`(rate ${value.innerText.trim()})`);
+    }, null, { polling: 'raf', timeout: 120000 });
+    const changed = (old) => page.waitForFunction((before) => {
+      const el = document.querySelector('.invlab-bpp');
+      return el && el.innerText !== before;
+    }, old, { polling: 'raf', timeout: 120000 });
     seen.before = await bpp();
-    // the notebook left the slider at its maximum: step it down with the keyboard, as a user would
+    seen.timings = {};
     const handle = page.locator('.widget-slider .noUi-handle').first();
     await handle.scrollIntoViewIfNeeded();
+    // a jump: a click on the slider's track, far from the handle, to a position not coded yet
+    for (const [name, at] of [['jump', 0.2], ['jump back', 0.8]]) {
+      await idle();
+      const track = await page.locator('.widget-slider .noUi-target').first().boundingBox();
+      const old = await bpp();
+      const t0 = Date.now();
+      await page.mouse.click(track.x + at * track.width, track.y + track.height / 2);
+      await changed(old);
+      const picture = (Date.now() - t0) / 1000;
+      await settled();
+      seen.timings[name] = { picture, settled: (Date.now() - t0) / 1000, rate: await readout() };
+    }
+    // one key press: a step to a neighbour coded ahead
+    await idle();
     await handle.focus();
+    let old = await bpp();
+    let t0 = Date.now();
+    await page.keyboard.press('ArrowRight');
+    await changed(old);
+    seen.timings.step = { picture: (Date.now() - t0) / 1000 };
+    await settled();
+    seen.timings.step.settled = (Date.now() - t0) / 1000;
+    // five quick presses: the app must settle on the last position
+    await idle();
+    await handle.focus();
+    old = await bpp();
+    t0 = Date.now();
     for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowLeft');
-    await page.waitForFunction((old) => {
-      const el = document.querySelector('.invlab-bpp');
-      return el && el.innerText !== old;
-    }, seen.before);
-    // the presses are coalesced: wait until the app has drawn the slider's last position
-    await page.waitForFunction(() => {
-      const readout = document.querySelector('.widget-slider .widget-readout');
-      const timing = document.querySelector('.invlab-timing');
-      return readout && timing && timing.innerText.startsWith('update took')
-        && timing.innerText.includes(`(rate ${readout.innerText.trim()})`);
-    }, null, { polling: 250 });
+    await changed(old);
+    await settled();
+    seen.timings.presses = { settled: (Date.now() - t0) / 1000 };
     seen.timing = await page.locator('.invlab-timing').first().innerText();
     seen.after = await bpp();
-    seen.slider = await page.locator('.widget-slider .widget-readout').first().innerText();
+    seen.slider = await readout();
     await page.locator('.invlab-bpp').first().scrollIntoViewIfNeeded();
     await failIfErrors();
   } else if (mode === 'rd-legend') {

@@ -195,15 +195,25 @@ class MSINNVRLIC(InvlabModel):
 
     #: ``compress(..., reconstruct=True)`` also returns the decoder's output (see :meth:`compress`)
     reconstructs_at_encoder = True
+    #: the INN's forward pass (the latents y1 ... y5) does not see the rate: only the gains and the entropy model do
+    rate_free_analysis = True
 
     @torch.inference_mode()
-    def compress(self, x: torch.Tensor, rate: float | None = None, reconstruct: bool = False) -> dict[str, Any]:
+    def analyse(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The latents y1 ... y5 of the INN's forward pass (the same at every rate)."""
+        return self.flow(x)
+
+    @torch.inference_mode()
+    def compress(self, x: torch.Tensor, rate: float | None = None, reconstruct: bool = False,
+                 analysis: list[torch.Tensor] | None = None) -> dict[str, Any]:
         """One rANS stream. With ``reconstruct`` the walk goes on to the image and ``"x_hat"`` is what
-        :meth:`decompress` returns for this stream (bit for bit; about 0.3 s more than encoding alone)."""
+        :meth:`decompress` returns for this stream (bit for bit; about 0.3 s more than encoding alone).
+        ``analysis``: :meth:`analyse` of this ``x``, when the caller kept it (one image at several rates)."""
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time (batch 1)")
+        latents = self.analyse(x) if analysis is None else analysis
         coder = ResidualRansEncoder(self.gaussian_conditional)
-        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=reconstruct)
+        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, synthesize=reconstruct)
         out: dict[str, Any] = {"strings": coder.finish(), "shape": {"size": list(x.shape[-2:])}}
         if reconstruct:
             out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
