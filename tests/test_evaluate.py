@@ -184,6 +184,21 @@ def test_resume_from_the_cache(crops, tmp_path, monkeypatch):
     assert torch.get_num_threads() == 1  # restored after the run
 
 
+def test_files_coded_another_way_are_measured_again(crops, tmp_path, monkeypatch):
+    """A model whose files change with the same weights (e.g. a new default for its entropy parameters): the
+    cached records of the old files are not reused."""
+    out = tmp_path / "t-untrained.json"
+    _run(crops, out, limit=1)
+    calls = []
+    real = sweep.measure
+    monkeypatch.setattr(sweep, "measure", lambda *a: calls.append(a[2]) or real(*a))
+    from invlab.models.tiny import TinyFlowCodec
+
+    monkeypatch.setattr(TinyFlowCodec, "coding_options", property(lambda self: {"entropy": "exact"}))
+    _run(crops, out, limit=1, force=True)
+    assert len(calls) == 2
+
+
 def test_cli_prints_the_table_and_has_help(crops, tmp_path, capsys):
     out = tmp_path / "cli-untrained.json"
     argv = ["evaluate", "tiny-flow", "--dataset", str(crops), "--untrained", "--rates", "0,2", "--no-progress",

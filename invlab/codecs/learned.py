@@ -57,7 +57,7 @@ class LearnedCodec(Codec):
         self.pretrained = pretrained
         self.device = torch.device(device)
         self.overrides = dict(overrides)
-        self._models: dict[int | None, InvlabModel] = {}
+        self._models: dict[object, InvlabModel] = {}  # per weight index (and float twins)
         self._last_analysis: tuple[InvlabModel, bytes, object] | None = None  # (model, image digest, analysis)
         # a fixed-rate family ships one weight file per rate index (NAME-qI.pt); everything else has one model
         # (an unknown name is refused here, before it becomes part of a path)
@@ -99,6 +99,19 @@ class LearnedCodec(Codec):
             model = load_model(self.name, pretrained=self.pretrained, rate_index=key, path=self.weights,
                                **self.overrides)
             self._models[key] = model.to(self.device)
+        return self._models[key]
+
+    def _model_for_file(self, rate: float, options: dict) -> InvlabModel:
+        """The model that decodes a file coded with ``options``: :meth:`_model_at`, or for a file made before the
+        model's exact entropy parameters (no ``entropy`` option) the same weights on the float path."""
+        model = self._model_at(rate)
+        if not model.exact_entropy or "entropy" in options or "entropy" in self.overrides:
+            return model
+        key = ("float", int(rate) if self._per_rate_weights else None)
+        if key not in self._models:
+            twin = load_model(self.name, pretrained=self.pretrained, rate_index=key[1], path=self.weights,
+                              entropy="float", **self.overrides)
+            self._models[key] = twin.to(self.device)
         return self._models[key]
 
     def max_pixels(self, rate: float) -> int:
@@ -196,7 +209,9 @@ class LearnedCodec(Codec):
             rate = self.rate_space.check(f.rate, self.name)
         except RateError as err:
             raise InvalidHeaderError(f"the file's rate is invalid for {self.name}: {err}") from None
-        model, model_rate = self._model_at(rate), self._model_rate_at(rate)
+        options = f.meta.get("options", {})
+        model = self._model_for_file(rate, options if isinstance(options, dict) else {})
+        model_rate = self._model_rate_at(rate)
         if f.weights_hash != model.weights_hash:
             raise ModelMismatchError(
                 f"file was made by other weights of {f.model!r} (hash {f.weights_hash.hex()}, "

@@ -10,8 +10,8 @@ each pair of neighbours (default 1: the midpoints); a fixed-rate family visits t
 weights for (only index 0 untrained). ``--rates`` replaces that list.
 
 Every record is appended to ``<out folder>/cache/<name>.jsonl`` as soon as it exists and reused when the image,
-rate, weights hash and thread count match, so an interrupted run resumes. The (image, rate) jobs run in this
-process, or on ``dask.distributed`` with ``--workers N`` (a local cluster, ``--threads`` torch threads in each
+rate, weights hash, thread count and coding options match, so an interrupted run resumes. The (image, rate) jobs
+run in this process, or on ``dask.distributed`` with ``--workers N`` (a local cluster, ``--threads`` torch threads in each
 worker) or ``--scheduler ADDRESS`` (see :mod:`invlab.eval.sweep`); the outputs are those of a serial run.
 At the end it writes ``<name>.json`` (a ``results`` block in CompressAI's format that the RD tools read, a
 per-rate ``summary``, BD-rates against VTM and the model's published curve, and ``meta``: model, family,
@@ -230,8 +230,10 @@ def evaluate_model(
     meta = model_meta(codec, rates, options)
 
     hashes = {r: codec.model(r).weights_hash.hex() for r in rates}
+    coded_with = {r: codec.model(r).coding_options for r in rates}  # e.g. exact entropy parameters: other files
     results = ResultCache(json_path.parent / "cache" / f"{json_path.stem}.jsonl",
-                          tags=lambda image, rate: {"threads": threads, "weights_hash": hashes[rate]})
+                          tags=lambda image, rate: {"threads": threads, "weights_hash": hashes[rate],
+                                                    **({"options": coded_with[rate]} if coded_with[rate] else {})})
     setup = Setup(model, pretrained, json.dumps(codec_options, sort_keys=True), threads, learned_extras, warm_up=True)
     with dask_client(workers, threads, scheduler) as client:
         sweep(plan(setup, images, rates, results), results, client, desc=json_path.stem, progress=progress,

@@ -62,6 +62,9 @@ class InvlabModel(CompressionModel):
     rdo: str | None = None
     #: ``compress(x, rate, reconstruct=True)`` also returns ``"x_hat"``, the decoder's output for its streams
     reconstructs_at_encoder: bool = False
+    #: the model offers ``entropy="exact"``: entropy parameters every CPU computes alike (its default where
+    #: offered; ``entropy="float"`` decodes the files made before, which carry no ``entropy`` option)
+    exact_entropy: bool = False
     #: the analysis transform does not depend on the rate: :meth:`analyse` once per image, then
     #: ``compress(x, rate, analysis=...)`` at any rate writes the same streams as ``compress(x, rate)``
     rate_free_analysis: bool = False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -122,6 +123,14 @@ def factory(name: str) -> Callable[..., InvlabModel]:
         return _USER_FACTORIES[name]
     module, function = get_spec(name).factory.split(":")
     return getattr(importlib.import_module(module), function)
+
+
+def model_class(name: str) -> type[InvlabModel]:
+    """The class ``name``'s factory builds (its return annotation): a class fact without building the model."""
+    cls = typing.get_type_hints(factory(name)).get("return")
+    if not isinstance(cls, type):
+        raise TypeError(f"the factory of {name!r} does not say which class it builds")
+    return cls
 
 
 def create_model(name: str, **overrides) -> InvlabModel:
