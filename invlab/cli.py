@@ -89,6 +89,15 @@ def _check_codec_name(name: str) -> str:
         raise CliError(str(err)) from None
 
 
+def _rate_pair(text: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` -> (low, high) for ``--map-range``."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (two rates), got {text!r}") from None
+    return low, high
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -191,6 +200,8 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     if args.weights and kind != "learned":
         raise CliError(f"--weights names a weight file of a learned model; {args.model} takes none"
                        + (" (write compressai:ARCH@CHECKPOINT)" if kind == "compressai" else ""))
+    if (args.roi or args.rate_map) and kind != "learned":
+        raise CliError(f"--roi and --rate-map need a learned model that takes a rate map; {args.model} does not")
     # before the image is read or a model loaded; a weight file of the user's says its own rates (loaded first)
     codec = None
     if args.weights:
@@ -214,15 +225,41 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         if not codec.trained:
             print(f"warning: {args.model} has no trained weights here; using the untrained demo model",
                   file=sys.stderr)
+        rate_map = _rate_map(args, codec, image, rate)
         t0 = time.perf_counter()
-        data = codec.encode_image(image, rate)
+        data = codec.encode_image(image, rate, rate_map)
         secs = time.perf_counter() - t0
         what = f"model {args.model} rate {_fmt(rate)}"
+        if rate_map is not None and rate_map.uniform_rate is None:
+            summary = rate_map.summary()
+            what += f", rate map {_fmt(summary['min'])}–{_fmt(summary['max'])} (mean {_fmt(summary['mean'])})"
     write_bytes(output, data, overwrite=args.force)
     bpp = 8 * len(data) / (image.height * image.width)
     print(f"{output}: {len(data)} bytes, {bpp:.4f} bpp, {image.width}x{image.height} {image.mode}, "
           f"{what}, {secs:.2f} s")
     return 0
+
+
+def _rate_map(args: argparse.Namespace, codec, image, rate: float):
+    """The rate map ``--rate-map`` / ``--roi`` ask for (None: one rate), checked against the image and the model."""
+    if not args.roi and not args.rate_map:
+        return None
+    from invlab.io.images import load_image
+    from invlab.rate_map import RateMap, parse_roi
+
+    if not codec.model(rate).rate_maps:
+        raise CliError(f"{args.model} codes one rate per image; --roi and --rate-map need a model that takes a rate "
+                       "map (msinn-mini, msinn-mini-12, msinn)")
+    if args.rate_map:
+        space = codec.rate_space
+        low, high = (space.low, space.high) if args.map_range is None else args.map_range
+        picture = load_image(_input_file(args.rate_map, "a grey picture")).rgb
+        rate_map = RateMap.from_picture(picture, image.height, image.width, low, high)
+    else:
+        rate_map = RateMap.uniform(image.height, image.width, rate)
+    rate_map = rate_map.with_rois([parse_roi(text) for text in args.roi or []], image.height, image.width)
+    rate_map.check(codec.rate_space, image.height, image.width, f"{args.model}: ")
+    return rate_map
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -291,6 +328,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"rate        {_fmt(f.rate)}")
     print(f"image       {f.width}x{f.height} {f.mode}, {f.bitdepth}-bit input")
     print(f"streams     {len(f.streams)}: {', '.join(str(len(s)) for s in f.streams)} bytes")
+    if f.meta.get("rate_map") is True and len(f.streams) >= 2:
+        from invlab.rate_map import RateMap
+
+        stream = f.streams[-2 if f.meta.get("alpha") else -1]
+        summary = RateMap.from_bytes(stream, *RateMap.grid(f.height, f.width)).summary()
+        cols, rows = summary["blocks"]
+        print(f"rate map    {cols}x{rows} blocks of {summary['block']} px, rates {_fmt(summary['min'])}–"
+              f"{_fmt(summary['max'])} (mean {_fmt(summary['mean'])}; shares {summary['shares']}), "
+              f"{len(stream)} bytes")
     return 0
 
 
@@ -361,6 +407,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--weights", help="a weight file of the learned model to use instead of the shipped ones (e.g. "
                                      "converted official weights); read without running code, refused if it does "
                                      "not fit the model")
+    p.add_argument("--roi", action="append", metavar="X,Y,W,H:RATE",
+                   help="code the rectangle at X,Y (pixels, top left) of W x H at RATE, the rest at --rate (or the "
+                        "--rate-map); repeat for several (later ones win); models with rate maps (MSINN)")
+    p.add_argument("--rate-map", metavar="PICTURE",
+                   help="a grey picture of the image's size: each 16x16 block's mean level sets its rate, black the "
+                        "lowest, white the highest (--map-range); models with rate maps (MSINN)")
+    p.add_argument("--map-range", type=_rate_pair, metavar="LOW,HIGH",
+                   help="the rates of black and white in --rate-map (default: the model's whole range)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (memory guard)")
     p.set_defaults(func=_cmd_encode)
 

@@ -23,6 +23,7 @@ from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderEr
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
+from invlab.rate_map import BLOCK, RateMap, RateMapError
 from invlab.rates import RateError, RateSpace
 from invlab.weights import has_weights, load_model, ships_per_rate
 
@@ -140,22 +141,27 @@ class LearnedCodec(Codec):
 
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
-    def encode_image(self, image: ImageData, rate: float) -> bytes:
-        return self._encode(image, rate)[0]
+    def encode_image(self, image: ImageData, rate: float, rate_map: RateMap | None = None) -> bytes:
+        """The file of ``image`` at ``rate``; ``rate_map``: a rate per 16x16 block instead (models with
+        ``rate_maps``; the header keeps ``rate``, the map travels in a stream of its own)."""
+        return self._encode(image, rate, rate_map)[0]
 
     @torch.no_grad()
-    def encode_with_reconstruction(self, rgb: np.ndarray, rate: float) -> tuple[bytes, np.ndarray]:
+    def encode_with_reconstruction(self, rgb: np.ndarray, rate: float,
+                                   rate_map: RateMap | None = None) -> tuple[bytes, np.ndarray]:
         """The file, and the RGB image its decoder will produce (computed while encoding; see ``_encode``)."""
         image = ImageData(np.ascontiguousarray(rgb))
-        data, x_hat = self._encode(image, rate)
+        data, x_hat = self._encode(image, rate, rate_map)
         if not torch.isfinite(x_hat).all():
             raise CorruptBitstreamError("the reconstruction has non-finite values")
         return data, to_uint8(x_hat)
 
-    def _encode(self, image: ImageData, rate: float) -> tuple[bytes, torch.Tensor]:
+    def _encode(self, image: ImageData, rate: float, rate_map: RateMap | None = None) -> tuple[bytes, torch.Tensor]:
         """The file and the reconstruction (the decoder's output, computed here so that the file can
         carry its checksum: models that reconstruct while encoding give it for free, the others decode the
         streams once in-process)."""
+        if rate_map is not None and rate_map.uniform_rate is not None:
+            rate, rate_map = rate_map.uniform_rate, None  # a uniform map is the one-rate file
         rate = self.rate_space.check(rate, self.name)  # once: the helpers below take the checked value
         model = self._model_at(rate)
         model_rate = self._model_rate_at(rate)
@@ -166,15 +172,20 @@ class LearnedCodec(Codec):
         options: dict = {"reconstruct": True} if native else {}
         if model.rate_free_analysis:
             options["analysis"] = self._analysis(model, x_pad)
-        out = model.compress(x_pad, model_rate, **options)
+        mapped = {} if rate_map is None else {
+            "rate_map": self._map_tensor(model, rate_map, (image.height, image.width), tuple(x_pad.shape[-2:]))}
+        out = model.compress(x_pad, model_rate, **options, **mapped)
         streams = list(out["strings"])
-        x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate)["x_hat"]
+        x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate, **mapped)["x_hat"]
         x_hat = model.crop(x_hat, image.height, image.width)
         recon_crc = None
         if torch.isfinite(x_hat).all():
             rgb = to_uint8(x_hat)
             recon_crc = output_crc(ImageData(rgb, image.mode, image.bitdepth, image.alpha))
         meta = {"shape": out["shape"], **({"options": model.coding_options} if model.coding_options else {})}
+        if rate_map is not None:
+            streams.append(rate_map.to_bytes())
+            meta["rate_map"] = True
         if image.alpha is not None:
             streams.append(zlib.compress(np.ascontiguousarray(image.alpha).tobytes(), 9))
             meta["alpha"] = True
@@ -184,6 +195,19 @@ class LearnedCodec(Codec):
             recon_crc=recon_crc,
         ).to_bytes()
         return data, x_hat
+
+    def _map_tensor(self, model: InvlabModel, rate_map: RateMap, size: tuple[int, int], padded: tuple[int, int]
+                    ) -> torch.Tensor:
+        """The model's ``rate_map`` argument for an image of ``size`` padded to ``padded``: the map checked, then
+        extended over the padding, (1, H_pad/16, W_pad/16)."""
+        if not model.rate_maps:
+            raise RateMapError(f"{self.name} codes one rate per image, not a rate map")
+        if model.pad_mode != "replicate":
+            raise RateMapError(f"rate maps need {self.name}'s own padding (this model pads {model.pad_mode!r})")
+        rate_map.check(self.rate_space, *size, f"{self.name}: ")
+        rows, cols = rate_map.rates.shape
+        grown = np.pad(rate_map.rates, ((0, padded[0] // BLOCK - rows), (0, padded[1] // BLOCK - cols)), mode="edge")
+        return torch.as_tensor(grown, dtype=torch.float32, device=self.device)[None]
 
     def _analysis(self, model: InvlabModel, x_pad: torch.Tensor) -> object:
         """``model.analyse(x_pad)``, kept for the last image: coding it again at another rate skips the analysis."""
@@ -220,15 +244,28 @@ class LearnedCodec(Codec):
             )
         self._check_pixels(f.height, f.width, model)
         streams = list(f.streams)
-        has_alpha = f.meta.get("alpha", False)
-        if has_alpha not in (True, False) or not set(f.meta) <= {"shape", "alpha", "options"}:
+        has_alpha, has_map = f.meta.get("alpha", False), f.meta.get("rate_map", False)
+        if has_alpha not in (True, False) or has_map not in (True, False) \
+                or not set(f.meta) <= {"shape", "alpha", "options", "rate_map"}:
             raise InvalidHeaderError(f"unexpected header metadata fields {sorted(f.meta)}")
+        if has_map and not model.rate_maps:
+            raise InvalidHeaderError(f"the file has a rate map, which {self.name} does not take")
         if f.meta.get("options", {}) != model.coding_options:
             raise ModelMismatchError(f"file was coded with the options {f.meta.get('options', {})} of {self.name}; "
                                      f"this model codes with {model.coding_options}")
+        if len(streams) < has_alpha + has_map:
+            raise InvalidHeaderError("the file lacks the streams its header announces")
         alpha = _read_alpha(streams.pop(), f.height, f.width) if has_alpha else None
+        map_stream = streams.pop() if has_map else None
         shape = f.meta.get("shape")
         padded = [-(-v // model.pad_multiple) * model.pad_multiple for v in (f.height, f.width)]
+        mapped = {}
+        if map_stream is not None:
+            try:
+                rate_map = RateMap.from_bytes(map_stream, *RateMap.grid(f.height, f.width))
+                mapped["rate_map"] = self._map_tensor(model, rate_map, (f.height, f.width), tuple(padded))
+            except (RateMapError, RateError) as err:
+                raise InvalidHeaderError(f"the file's rate map is invalid: {err}") from None
         expected = model.stream_geometry(*padded)
         if not isinstance(shape, dict) or any(shape.get(k) != v for k, v in expected.items()):
             raise InvalidHeaderError(
@@ -236,7 +273,7 @@ class LearnedCodec(Codec):
         if model.stream_count is not None and len(streams) != model.stream_count:
             raise InvalidHeaderError(f"{self.name} files hold {model.stream_count} streams, this one {len(streams)}")
         try:
-            out = model.decompress(streams, shape, model_rate)
+            out = model.decompress(streams, shape, model_rate, **mapped)
         except (BitstreamError, ModelMismatchError):
             raise
         except Exception as err:  # a malformed stream that passed the checksum (crafted files)

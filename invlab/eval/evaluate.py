@@ -10,9 +10,10 @@ each pair of neighbours (default 1: the midpoints); a fixed-rate family visits t
 weights for (only index 0 untrained). ``--rates`` replaces that list.
 
 Every record is appended to ``<out folder>/cache/<name>.jsonl`` as soon as it exists and reused when the image,
-rate, weights hash, thread count and coding options match, so an interrupted run resumes. The (image, rate) jobs
-run in this process, or on ``dask.distributed`` with ``--workers N`` (a local cluster, ``--threads`` torch threads in each
-worker) or ``--scheduler ADDRESS`` (see :mod:`invlab.eval.sweep`); the outputs are those of a serial run.
+rate, weights hash, thread count and coding options match, so an interrupted run resumes. The (image, rate)
+jobs run in this process, or on ``dask.distributed`` with ``--workers N`` (a local cluster, ``--threads`` torch
+threads in each worker) or ``--scheduler ADDRESS`` (see :mod:`invlab.eval.sweep`); the outputs are those of a
+serial run.
 At the end it writes ``<name>.json`` (a ``results`` block in CompressAI's format that the RD tools read, a
 per-rate ``summary``, BD-rates against VTM and the model's published curve, and ``meta``: model, family,
 parameters, trained or not, weights hashes and metadata commits, context path and options, threads, versions,

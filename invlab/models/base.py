@@ -65,6 +65,9 @@ class InvlabModel(CompressionModel):
     #: the model offers ``entropy="exact"``: entropy parameters every CPU computes alike (its default where
     #: offered; ``entropy="float"`` decodes the files made before, which carry no ``entropy`` option)
     exact_entropy: bool = False
+    #: ``compress(..., rate_map=M)`` / ``decompress(..., rate_map=M)`` code with one rate per 16x16 block of the
+    #: padded image (M: (1, H/16, W/16) rates; :mod:`invlab.rate_map`)
+    rate_maps: bool = False
     #: the analysis transform does not depend on the rate: :meth:`analyse` once per image, then
     #: ``compress(x, rate, analysis=...)`` at any rate writes the same streams as ``compress(x, rate)``
     rate_free_analysis: bool = False

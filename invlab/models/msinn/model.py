@@ -131,10 +131,26 @@ class MSINNVRLIC(InvlabModel):
         return self.gain, self.inverse_gain, self.scale_gain
 
     # ------------------------------------------------------------------ the coarse-to-fine walk
-    def _slice_gains(self, rate: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
-        """Per latent (y1 ... y5): (g, g', s), each (B, c, 1, 1)."""
-        chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in self._gain_tables()]
-        return list(zip(*chunks, strict=True))
+    def _slice_gains(self, rate: torch.Tensor, shapes: list[tuple[int, int, int]],
+                     rate_map: torch.Tensor | None = None) -> list[tuple[torch.Tensor, ...]]:
+        """Per latent (y1 ... y5): (g, g', s), each (B, c, 1, 1); with ``rate_map`` (B, rows, cols), one rate per
+        16x16-pixel block (:data:`invlab.rate_map.BLOCK`), each (B, c, H_i, W_i): the block's gains at every position
+        in it."""
+        if rate_map is None:
+            chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in self._gain_tables()]
+            return list(zip(*chunks, strict=True))
+        b, rows, cols = rate_map.shape
+        gains = []
+        for table in self._gain_tables():
+            per_block = table(rate_map.reshape(-1)).reshape(b, rows, cols, -1).permute(0, 3, 1, 2)
+            parts = []
+            for part, (_, height, width) in zip(torch.split(per_block, LATENT_CHANNELS, dim=1), shapes, strict=True):
+                if height % rows or width % cols or height // rows != width // cols:
+                    raise ValueError(f"a {rows}x{cols} rate map does not tile a {height}x{width} latent")
+                f = height // rows
+                parts.append(part.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3))
+            gains.append(parts)
+        return list(zip(*gains, strict=True))
 
     def _code_slice(self, coder: ResidualCoder, key: str, net: SliceEntropyModel, y: torch.Tensor | None,
                     h: torch.Tensor | None, like: torch.Tensor, gain: torch.Tensor, inverse_gain: torch.Tensor,
@@ -150,15 +166,15 @@ class MSINNVRLIC(InvlabModel):
         return torch.where(anchors, y_anchors, q * inverse_gain + mean)
 
     def _walk(self, coder: ResidualCoder, rate: torch.Tensor, size: tuple[int, int],
-              latents: list[torch.Tensor] | None = None,
-              synthesize: bool = True) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+              latents: list[torch.Tensor] | None = None, synthesize: bool = True,
+              rate_map: torch.Tensor | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         """Code y5 -> y1 with ``coder``; returns (x̃, [ŷ1 ... ŷ5]). ``latents`` is None when decoding.
 
         With ``synthesize=False`` (the encoder) it stops once y1's symbols are coded and returns no x̃:
-        y1's LRP and the last inverse level only serve the reconstruction.
+        y1's LRP and the last inverse level only serve the reconstruction. ``rate_map``: see :meth:`compress`.
         """
         shapes = self.flow.latent_shapes((3, *size))
-        gains = self._slice_gains(rate)
+        gains = self._slice_gains(rate, shapes, rate_map)
         last_level = len(self.flow.levels) - 1
         y_hats: list[torch.Tensor] = [torch.empty(0)] * len(shapes)
         h = None
@@ -197,6 +213,8 @@ class MSINNVRLIC(InvlabModel):
     reconstructs_at_encoder = True
     #: the INN's forward pass (the latents y1 ... y5) does not see the rate: only the gains and the entropy model do
     rate_free_analysis = True
+    #: ``compress``/``decompress`` take a ``rate_map``: the gains are per position, so the rate may vary by block
+    rate_maps = True
 
     @torch.inference_mode()
     def analyse(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -205,15 +223,17 @@ class MSINNVRLIC(InvlabModel):
 
     @torch.inference_mode()
     def compress(self, x: torch.Tensor, rate: float | None = None, reconstruct: bool = False,
-                 analysis: list[torch.Tensor] | None = None) -> dict[str, Any]:
+                 analysis: list[torch.Tensor] | None = None, rate_map: torch.Tensor | None = None) -> dict[str, Any]:
         """One rANS stream. With ``reconstruct`` the walk goes on to the image and ``"x_hat"`` is what
         :meth:`decompress` returns for this stream (bit for bit; about 0.3 s more than encoding alone).
-        ``analysis``: :meth:`analyse` of this ``x``, when the caller kept it (one image at several rates)."""
+        ``analysis``: :meth:`analyse` of this ``x``, when the caller kept it (one image at several rates).
+        ``rate_map`` (1, H/16, W/16): a rate per 16x16 block of ``x`` instead of ``rate`` (the decoder needs it too)."""
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time (batch 1)")
         latents = self.analyse(x) if analysis is None else analysis
         coder = ResidualRansEncoder(self.gaussian_conditional)
-        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, synthesize=reconstruct)
+        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, synthesize=reconstruct,
+                                rate_map=rate_map)
         out: dict[str, Any] = {"strings": coder.finish(), "shape": {"size": list(x.shape[-2:])}}
         if reconstruct:
             out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
@@ -225,11 +245,12 @@ class MSINNVRLIC(InvlabModel):
         return {"size": [height, width]}
 
     @torch.inference_mode()
-    def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None) -> dict[str, torch.Tensor]:
+    def decompress(self, strings: list[bytes], shape: dict, rate: float | None = None,
+                   rate_map: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         device = self.gain.table.device
         rate_t = torch.tensor([self.check_rate(rate)], device=device)
         coder = ResidualRansDecoder(self.gaussian_conditional, strings[0])
-        x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]))
+        x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]), rate_map=rate_map)
         coder.finish()
         return {"x_hat": self._postprocess(x_tilde).clamp(0, 1)}
 
