@@ -120,3 +120,16 @@ def test_the_cli_codes_rois_and_shows_the_map(tmp_path, capsys):
     assert "rate map    6x4 blocks of 16 px, rates 1–6" in capsys.readouterr().out
     assert cli_main(["decode", str(out), str(tmp_path / "out.png"), "--untrained"]) == 0
     assert "bit-identical" in capsys.readouterr().out
+
+
+def test_match_the_file_size_finds_the_outside_rate(codec, rgb):
+    from invlab.codecs.search import outside_rate_for_bpp
+    from invlab.metrics import bpp
+
+    h, w = rgb.shape[:2]
+    target = bpp(len(codec.encode(rgb, 3.0)), h, w)
+    match = outside_rate_for_bpp(codec, rgb, [(32, 16, 48, 48, 6.0)], target, tolerance=0.02)
+    assert abs(match.bpp / target - 1) <= 0.05 and match.rate < 3.0  # the ROI's bits come from outside
+    f = InvlabFile.from_bytes(match.data)
+    assert RateMap.from_bytes(f.streams[-1], *RateMap.grid(h, w)).rates.max() == 6.0
+    assert codec.decode_image(match.data).matches_encoder

@@ -63,3 +63,20 @@ def rate_for_bpp(codec: Codec, rgb: np.ndarray, target: float, tolerance: float 
             fewer, more = (middle, more) if value < target else (fewer, middle)
     rate = min(files, key=lambda r: (abs(at(r) - target), r))
     return BppMatch(float(rate), at(rate), files[rate])
+
+
+def outside_rate_for_bpp(codec: Codec, rgb: np.ndarray, rois: list[tuple[int, int, int, int, float]], target: float,
+                         **kwargs) -> BppMatch:
+    """The rate outside ``rois`` (each ``(x, y, w, h, rate)``, see :mod:`invlab.rate_map`) whose file of ``rgb`` lands
+    nearest ``target`` bpp: :func:`rate_for_bpp` over the codec's rates, the ROIs kept at theirs ("match the file
+    size"). The codec must take rate maps; ``kwargs`` go to :func:`rate_for_bpp`."""
+    from invlab.io.images import ImageData
+    from invlab.rate_map import RateMap
+
+    h, w = rgb.shape[:2]
+    image = ImageData(np.ascontiguousarray(rgb, dtype=np.uint8))
+
+    def encode(rate: float) -> bytes:
+        return codec.encode_image(image, rate, RateMap.from_rois(h, w, rate, rois))
+
+    return rate_for_bpp(codec, rgb, target, encode=encode, **kwargs)
