@@ -38,6 +38,7 @@ def test_printed_text_check_sees_raw_html():
 
 @pytest.mark.parametrize(("name", "model"), [
     ("00_quickstart", None), ("01_rate_control", None), ("02_latents_and_bits", None), ("05_invertibility", None),
+    ("06_rate_maps", None),
     # a fixed-rate family whose weight files start at q1: the default rate is its first shipped index
     ("00_quickstart", "anfic-mini-noctx"), ("02_latents_and_bits", "anfic-mini-noctx"),
 ])

@@ -458,3 +458,25 @@ def test_msinn_bit_maps_are_per_scale(small_rgb):
     assert list(maps) == ["y1", "y2", "y3", "y4", "y5"]
     assert [m.shape for m in maps.values()][:3] == [(x.shape[2] // s, x.shape[3] // s) for s in (2, 4, 8)]
     assert sum(float(m.sum()) for m in maps.values()) > 0
+
+
+# ---------------------------------------------------------------------- notebook 06
+def test_the_rate_map_app_codes_a_rectangle_beside_the_one_rate_file_of_its_size():
+    from invlab.rate_map import RateMap
+    from invlab.widgets.roi import RoiApp, block_bits, split_psnr
+
+    app = RoiApp("kodim23", "msinn-mini", crop=64)
+    result = app.result
+    assert app.box == (16, 16, 32, 32) and result.inside > result.outside
+    assert "exactly this picture" in app.status.value and "PSNR inside" in app.table.value
+    size = len(result.data)
+    assert abs(len(result.uniform) / size - 1) < 0.2  # the one-rate file nearest the mapped file's size
+    mapped, uniform = split_psnr(app.rgb, result.picture, app.box), split_psnr(app.rgb, result.uniform_picture,
+                                                                               app.box)
+    assert mapped[0] > uniform[0]  # inside the rectangle: better than the one-rate file of the same size
+    h, w = app.rgb.shape[:2]
+    one_rate = block_bits(app.codec, app.rgb, result.outside, RateMap.uniform(h, w, result.outside))
+    assert result.block_bits.shape == (4, 4)  # the rectangle's blocks get more bits than at the outside rate
+    assert result.block_bits[1:3, 1:3].sum() > 1.2 * one_rate[1:3, 1:3].sum()
+    app.match()
+    assert "outside rate" in app.status.value and app.result.outside == app.outside.value

@@ -173,7 +173,7 @@ class LearnedCodec(Codec):
         if model.rate_free_analysis:
             options["analysis"] = self._analysis(model, x_pad)
         mapped = {} if rate_map is None else {
-            "rate_map": self._map_tensor(model, rate_map, (image.height, image.width), tuple(x_pad.shape[-2:]))}
+            "rate_map": self.rate_map_tensor(model, rate_map, (image.height, image.width), tuple(x_pad.shape[-2:]))}
         out = model.compress(x_pad, model_rate, **options, **mapped)
         streams = list(out["strings"])
         x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate, **mapped)["x_hat"]
@@ -196,8 +196,8 @@ class LearnedCodec(Codec):
         ).to_bytes()
         return data, x_hat
 
-    def _map_tensor(self, model: InvlabModel, rate_map: RateMap, size: tuple[int, int], padded: tuple[int, int]
-                    ) -> torch.Tensor:
+    def rate_map_tensor(self, model: InvlabModel, rate_map: RateMap, size: tuple[int, int], padded: tuple[int, int]
+                        ) -> torch.Tensor:
         """The model's ``rate_map`` argument for an image of ``size`` padded to ``padded``: the map checked, then
         extended over the padding, (1, H_pad/16, W_pad/16)."""
         if not model.rate_maps:
@@ -263,7 +263,7 @@ class LearnedCodec(Codec):
         if map_stream is not None:
             try:
                 rate_map = RateMap.from_bytes(map_stream, *RateMap.grid(f.height, f.width))
-                mapped["rate_map"] = self._map_tensor(model, rate_map, (f.height, f.width), tuple(padded))
+                mapped["rate_map"] = self.rate_map_tensor(model, rate_map, (f.height, f.width), tuple(padded))
             except (RateMapError, RateError) as err:
                 raise InvalidHeaderError(f"the file's rate map is invalid: {err}") from None
         expected = model.stream_geometry(*padded)

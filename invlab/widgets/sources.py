@@ -20,6 +20,7 @@ from invlab.codecs.registry import split_weights
 from invlab.errors import InvlabError
 from invlab.io.images import from_pil, load_image
 from invlab.models import get_spec, list_models
+from invlab.models.registry import model_class
 from invlab.weights import REPO_ROOT, budget_line, file_line, has_weights
 
 KODAK_DIR = REPO_ROOT / "data" / "kodak"
@@ -64,6 +65,11 @@ def learned_models(variable_rate_only: bool = False) -> list[str]:
 
 def is_variable_rate(name: str) -> bool:
     return get_spec(split_weights(name)[0]).variable_rate
+
+
+def rate_maps(name: str) -> bool:
+    """Whether ``name`` (or ``MODEL@FILE``) codes with a rate map (a class fact; nothing is built)."""
+    return model_class(split_weights(name)[0]).rate_maps
 
 
 def default_model() -> str:

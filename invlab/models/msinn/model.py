@@ -256,14 +256,16 @@ class MSINNVRLIC(InvlabModel):
 
     # ------------------------------------------------------------------ analysis helpers
     @torch.inference_mode()
-    def latent_bits_map(self, x: torch.Tensor, rate: float | None = None) -> LatentBits:
-        """Latents, decoded latents and estimated bits per position per scale (eval-mode, batch 1)."""
+    def latent_bits_map(self, x: torch.Tensor, rate: float | None = None,
+                        rate_map: torch.Tensor | None = None) -> LatentBits:
+        """Latents, decoded latents and estimated bits per position per scale (eval-mode, batch 1); ``rate_map``:
+        as in :meth:`compress`."""
         if x.shape[0] != 1:
             raise ValueError("latent_bits_map takes one image (batch 1)")
         with eval_mode(self):
             coder = ResidualLikelihoodCoder(self.gaussian_conditional)
             latents = self.flow(x)
-            _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents)
+            _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, rate_map=rate_map)
         names = [f"y{i + 1}" for i in range(len(latents))]
         likelihoods = coder.finish()
         bit_maps = [(-torch.log2(likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
