@@ -220,3 +220,17 @@ def test_the_twelve_anchor_model_starts_as_the_shipped_eight_anchor_one(kodak_di
             table = getattr(wide, name).lower_bound(getattr(wide, name).table)
             diffs = table[7:].log().diff(dim=0).mean(1)
             assert ((diffs > 0) if name == "gain" else (diffs < 0)).all()
+
+
+def test_a_distortion_term_on_the_inns_own_reconstruction_is_a_training_option():
+    import torch
+
+    plain, asked = create_model("msinn-mini"), create_model("msinn-mini", xtilde_weight=0.5)
+    asked.load_state_dict(plain.state_dict())
+    x, rate = torch.rand(2, 3, 32, 32), torch.tensor([1.0, 4.0])
+    torch.manual_seed(0)
+    a = plain(x, rate)
+    torch.manual_seed(0)
+    b = asked(x, rate)
+    assert "extra_loss" not in a and b["extra_loss"] > 0 and torch.equal(a["x_hat"], b["x_hat"])
+    assert asked.config["xtilde_weight"] == 0.5 and "xtilde_weight" not in plain.config  # shipped configs unchanged

@@ -89,10 +89,13 @@ class MSINNVRLIC(InvlabModel):
 
     def __init__(self, depths: tuple[int, ...] = (4, 4, 4, 4), hidden: tuple[int, ...] = (128, 128, 128, 192),
                  context_width: int = 128, postnet: str | None = "unet", lrp: bool = True, anchors: int = 8,
-                 gain_init: str = "sqrt-lambda", lu: bool = False, anchor_colour: int = 0, padding: str = "replicate"):
+                 gain_init: str = "sqrt-lambda", lu: bool = False, anchor_colour: int = 0, padding: str = "replicate",
+                 xtilde_weight: float = 0.0):
         """``anchor_colour``: the checkerboard colour ``(row + col) % 2`` of y5's anchors (the colour alternates from
         slice to slice); invlab's models use 0, the official code 1 (its weights convert with 1). ``padding``:
-        ``"replicate"`` to a multiple of 16, or ``"official"`` (zeros, centred, to 64; see ``use_padding``)."""
+        ``"replicate"`` to a multiple of 16, or ``"official"`` (zeros, centred, to 64; see ``use_padding``).
+        ``xtilde_weight``: training only, a distortion term on the INN's own reconstruction x̃ (before the post-net)
+        with this weight beside the one on x̂, so that x̃ is asked to be good too (0: the paper's loss)."""
         if not 2 <= anchors <= len(LAMBDAS_12):
             raise ValueError(f"anchors must be in [2, {len(LAMBDAS_12)}]")
         if anchor_colour not in (0, 1):
@@ -102,7 +105,9 @@ class MSINNVRLIC(InvlabModel):
         self.use_padding(padding)
         self.config: dict[str, Any] = dict(depths=list(depths), hidden=list(hidden), context_width=context_width,
                                            postnet=postnet, lrp=lrp, anchors=anchors, gain_init=gain_init, lu=lu,
-                                           anchor_colour=anchor_colour, padding=padding)
+                                           anchor_colour=anchor_colour, padding=padding,
+                                           **({"xtilde_weight": xtilde_weight} if xtilde_weight else {}))
+        self.xtilde_weight = float(xtilde_weight)
         levels = []
         for i, (depth, width) in enumerate(zip(depths, hidden, strict=True)):
             cond = _channels_last(residual_conditioner(width))
@@ -204,10 +209,15 @@ class MSINNVRLIC(InvlabModel):
     def forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
         """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,)."""
         coder = ResidualLikelihoodCoder(self.gaussian_conditional)
-        x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x))
+        rate_t = self._rate_tensor(rate, x)
+        x_tilde, _ = self._walk(coder, rate_t, x.shape[-2:], self.flow(x))
         coded = coder.finish()
         likelihoods = {f"y{i + 1}": coded[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
-        return {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
+        out = {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
+        if self.xtilde_weight:
+            mse = (x_tilde - x).pow(2).mean(dim=(1, 2, 3))
+            out["extra_loss"] = self.xtilde_weight * 255.0**2 * (self.lambda_of(rate_t) * mse).mean()
+        return out
 
     #: ``compress(..., reconstruct=True)`` also returns the decoder's output (see :meth:`compress`)
     reconstructs_at_encoder = True
