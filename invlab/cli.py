@@ -225,14 +225,16 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         if not codec.trained:
             print(f"warning: {args.model} has no trained weights here; using the untrained demo model",
                   file=sys.stderr)
-        rate_map = _rate_map(args, codec, image, rate)
+        rate_map, levels = _where_the_bits_go(args, codec, image, rate)
         t0 = time.perf_counter()
-        data = codec.encode_image(image, rate, rate_map)
+        data = codec.encode_image(image, rate, rate_map, levels)
         secs = time.perf_counter() - t0
         what = f"model {args.model} rate {_fmt(rate)}"
         if rate_map is not None and rate_map.uniform_rate is None:
             summary = rate_map.summary()
             what += f", rate map {_fmt(summary['min'])}–{_fmt(summary['max'])} (mean {_fmt(summary['mean'])})"
+        if levels is not None:
+            what += f", {int((levels >= 0).sum())} blocks at the levels asked for"
     write_bytes(output, data, overwrite=args.force)
     bpp = 8 * len(data) / (image.height * image.width)
     print(f"{output}: {len(data)} bytes, {bpp:.4f} bpp, {image.width}x{image.height} {image.mode}, "
@@ -240,16 +242,23 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rate_map(args: argparse.Namespace, codec, image, rate: float):
-    """The rate map ``--rate-map`` / ``--roi`` ask for (None: one rate), checked against the image and the model."""
+def _where_the_bits_go(args: argparse.Namespace, codec, image, rate: float):
+    """(rate map, forced levels) that ``--rate-map`` / ``--roi`` ask for, checked against the image and the model:
+    a rate per 16x16 block (MSINN), or the quadtree level of the blocks an ROI touches (M-ANFIC, MS-ANFIC)."""
     if not args.roi and not args.rate_map:
-        return None
+        return None, None
     from invlab.io.images import load_image
-    from invlab.rate_map import RateMap, parse_roi
+    from invlab.rate_map import RateMap, forced_levels, parse_roi
 
-    if not codec.model(rate).rate_maps:
-        raise CliError(f"{args.model} codes one rate per image; --roi and --rate-map need a model that takes a rate "
-                       "map (msinn-mini, msinn-mini-12, msinn)")
+    model = codec.model(rate)
+    rois = [parse_roi(text) for text in args.roi or []]
+    if model.forced_levels and not args.rate_map:
+        padded = tuple(-(-v // model.pad_multiple) * model.pad_multiple for v in (image.height, image.width))
+        return None, forced_levels(rois, image.height, image.width, model.granularity, padded, model.num_levels)
+    if not model.rate_maps:
+        raise CliError(f"{args.model} codes one rate per image; --roi needs a model that takes a rate map (msinn-mini, "
+                       "msinn-mini-12, msinn) or quadtree levels (manfic-mini, msanfic-mini: --roi X,Y,W,H:LEVEL), "
+                       "--rate-map the former")
     if args.rate_map:
         space = codec.rate_space
         low, high = (space.low, space.high) if args.map_range is None else args.map_range
@@ -257,9 +266,9 @@ def _rate_map(args: argparse.Namespace, codec, image, rate: float):
         rate_map = RateMap.from_picture(picture, image.height, image.width, low, high)
     else:
         rate_map = RateMap.uniform(image.height, image.width, rate)
-    rate_map = rate_map.with_rois([parse_roi(text) for text in args.roi or []], image.height, image.width)
+    rate_map = rate_map.with_rois(rois, image.height, image.width)
     rate_map.check(codec.rate_space, image.height, image.width, f"{args.model}: ")
-    return rate_map
+    return rate_map, None
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -409,7 +418,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                                      "not fit the model")
     p.add_argument("--roi", action="append", metavar="X,Y,W,H:RATE",
                    help="code the rectangle at X,Y (pixels, top left) of W x H at RATE, the rest at --rate (or the "
-                        "--rate-map); repeat for several (later ones win); models with rate maps (MSINN)")
+                        "--rate-map); repeat for several (later ones win); models with rate maps (MSINN). For "
+                        "manfic-mini / msanfic-mini the number is a quadtree level (0 = finest) for the blocks the "
+                        "rectangle touches; the RD search chooses the others")
     p.add_argument("--rate-map", metavar="PICTURE",
                    help="a grey picture of the image's size: each 16x16 block's mean level sets its rate, black the "
                         "lowest, white the highest (--map-range); models with rate maps (MSINN)")

@@ -6,6 +6,8 @@ that every latent scale can follow (y4 and y5 have one position per 16x16 pixels
 
 - :meth:`RateMap.from_rois`: a base rate and rectangles with their own rates (``x,y,w,h:rate``, the CLI's ``--roi``);
 - :meth:`RateMap.from_picture`: a grey picture, black = the lowest rate, white = the highest (``--rate-map``);
+- :func:`forced_levels`: for the multi-scale ANF models (``forced_levels``), the same ROIs name a quadtree level
+  (0 = the finest latent, the most bits) for the blocks they touch; the RD search chooses the others;
 - in a file the map is a stream of its own: its size, then one byte per block (the rate in steps of
   :data:`STEP`), zlib-compressed; its bytes count in the file's bpp like every other. A uniform map is no map:
   the file is the one-rate file, byte for byte.
@@ -137,3 +139,19 @@ class RateMap:
         if len(codes) != rows * cols or not inflater.eof or inflater.unused_data:
             raise InvalidHeaderError("the rate-map stream does not hold exactly one map")
         return cls(np.frombuffer(codes, np.uint8).reshape(rows, cols).astype(np.float64) * STEP)
+
+
+def forced_levels(rois: list[tuple[int, int, int, int, float]], height: int, width: int, granularity: int,
+                  padded: tuple[int, int], levels: int) -> np.ndarray:
+    """(Hb, Wb) quadtree levels for the blocks (``granularity`` px, over the ``padded`` image) the ROIs touch, -1
+    elsewhere; an ROI's number is its level here (0 = the finest latent)."""
+    grid = np.full((padded[0] // granularity, padded[1] // granularity), -1, dtype=np.int64)
+    for x, y, w, h, level in rois:
+        if x >= width or y >= height:
+            raise RateMapError(f"the ROI {x},{y},{w},{h} lies outside the {width}x{height} image")
+        if level != int(level) or not 0 <= level < levels:
+            raise RateMapError(f"for this model an ROI's number is a quadtree level, 0 (finest) to {levels - 1}; "
+                               f"got {level:g}")
+        grid[y // granularity: -(-min(y + h, height) // granularity),
+             x // granularity: -(-min(x + w, width) // granularity)] = int(level)
+    return grid

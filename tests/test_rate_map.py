@@ -133,3 +133,26 @@ def test_match_the_file_size_finds_the_outside_rate(codec, rgb):
     f = InvlabFile.from_bytes(match.data)
     assert RateMap.from_bytes(f.streams[-1], *RateMap.grid(h, w)).rates.max() == 6.0
     assert codec.decode_image(match.data).matches_encoder
+
+
+def test_forced_quadtree_levels_for_the_multi_scale_anf_models():
+    from invlab.rate_map import forced_levels
+    from invlab.widgets.masks import depth_picture, mask_view
+
+    codec = LearnedCodec("manfic-mini", pretrained=False)
+    model = codec.model(codec.rate_space.default)
+    assert model.forced_levels and not model.rate_maps
+    rgb = np.ascontiguousarray(load_image("data/kodak/kodim23.png").rgb[100:164, 200:296])  # 64 x 96: 2 x 3 blocks
+    g = model.granularity
+    levels = forced_levels([(0, 0, 1, 1, 1), (g, g, 1, 1, 0)], 64, 96, g, (64, 128), model.num_levels)
+    assert levels.tolist() == [[1, -1, -1, -1], [-1, 0, -1, -1]]
+    rate = codec.rate_space.default
+    data = codec.encode_image(ImageData(rgb), rate, levels=levels)
+    f = InvlabFile.from_bytes(data)
+    depth = model.stream_depth_map(f.streams, f.meta["shape"])
+    assert depth[0, 0, 0] == 1 and depth[0, 1, 1] == 0  # the forced blocks; the search chose the others
+    assert codec.decode_image(data).matches_encoder
+    view = mask_view(model, rgb, rois=[(0, 0, 1, 1, 1)])
+    assert view.forced[0, 0] == 1 and view.depth_map[0, 0] == 1 and (depth_picture(rgb, view)[2, 2:g - 2] == 0).all()
+    with pytest.raises(RateMapError, match="quadtree level"):
+        forced_levels([(0, 0, 5, 5, 2)], 64, 96, g, (64, 128), model.num_levels)

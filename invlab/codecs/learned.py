@@ -141,10 +141,13 @@ class LearnedCodec(Codec):
 
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
-    def encode_image(self, image: ImageData, rate: float, rate_map: RateMap | None = None) -> bytes:
+    def encode_image(self, image: ImageData, rate: float, rate_map: RateMap | None = None,
+                     levels: np.ndarray | None = None) -> bytes:
         """The file of ``image`` at ``rate``; ``rate_map``: a rate per 16x16 block instead (models with
-        ``rate_maps``; the header keeps ``rate``, the map travels in a stream of its own)."""
-        return self._encode(image, rate, rate_map)[0]
+        ``rate_maps``; the header keeps ``rate``, the map travels in a stream of its own); ``levels``: the
+        quadtree level of chosen blocks, -1 elsewhere (models with ``forced_levels``; see
+        :func:`invlab.rate_map.forced_levels`)."""
+        return self._encode(image, rate, rate_map, levels)[0]
 
     @torch.no_grad()
     def encode_with_reconstruction(self, rgb: np.ndarray, rate: float,
@@ -156,7 +159,8 @@ class LearnedCodec(Codec):
             raise CorruptBitstreamError("the reconstruction has non-finite values")
         return data, to_uint8(x_hat)
 
-    def _encode(self, image: ImageData, rate: float, rate_map: RateMap | None = None) -> tuple[bytes, torch.Tensor]:
+    def _encode(self, image: ImageData, rate: float, rate_map: RateMap | None = None,
+                levels: np.ndarray | None = None) -> tuple[bytes, torch.Tensor]:
         """The file and the reconstruction (the decoder's output, computed here so that the file can
         carry its checksum: models that reconstruct while encoding give it for free, the others decode the
         streams once in-process)."""
@@ -174,9 +178,15 @@ class LearnedCodec(Codec):
             options["analysis"] = self._analysis(model, x_pad)
         mapped = {} if rate_map is None else {
             "rate_map": self.rate_map_tensor(model, rate_map, (image.height, image.width), tuple(x_pad.shape[-2:]))}
+        if levels is not None:
+            if not model.forced_levels:
+                raise RateMapError(f"{self.name} has no quadtree levels to force")
+            mapped["forced"] = torch.as_tensor(np.asarray(levels), dtype=torch.long, device=self.device)[None]
         out = model.compress(x_pad, model_rate, **options, **mapped)
         streams = list(out["strings"])
-        x_hat = out["x_hat"] if native else model.decompress(streams, out["shape"], model_rate, **mapped)["x_hat"]
+        decode_with = {k: v for k, v in mapped.items() if k == "rate_map"}  # forced levels travel in the streams
+        x_hat = out["x_hat"] if native else \
+            model.decompress(streams, out["shape"], model_rate, **decode_with)["x_hat"]
         x_hat = model.crop(x_hat, image.height, image.width)
         recon_crc = None
         if torch.isfinite(x_hat).all():

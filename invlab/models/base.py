@@ -68,6 +68,8 @@ class InvlabModel(CompressionModel):
     #: ``compress(..., rate_map=M)`` / ``decompress(..., rate_map=M)`` code with one rate per 16x16 block of the
     #: padded image (M: (1, H/16, W/16) rates; :mod:`invlab.rate_map`)
     rate_maps: bool = False
+    #: ``compress(..., forced=F)`` takes a user's quadtree level for chosen blocks (the multi-scale ANF models)
+    forced_levels: bool = False
     #: the analysis transform does not depend on the rate: :meth:`analyse` once per image, then
     #: ``compress(x, rate, analysis=...)`` at any rate writes the same streams as ``compress(x, rate)``
     rate_free_analysis: bool = False

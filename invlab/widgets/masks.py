@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import torch
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: leaves the notebook's backend alone
 from matplotlib.patches import Patch
@@ -27,6 +28,7 @@ from plotly.subplots import make_subplots
 from invlab.errors import OutputExistsError
 from invlab.models.anf.manfic import MaskView
 from invlab.models.base import InvlabModel
+from invlab.rate_map import forced_levels, parse_roi
 from invlab.weights import load_model
 from invlab.widgets import render
 from invlab.widgets.scales import model_input, name_of
@@ -35,6 +37,7 @@ from invlab.widgets.sources import UNTRAINED_BANNER, load_rgb
 #: one colour per latent level, fine (v1) to coarse
 LEVEL_COLOURS = [tuple(int(round(255 * c)) for c in rgb) for rgb in colormaps["tab10"].colors]
 GRID_COLOUR = (255, 255, 255)
+FORCED_COLOUR = (0, 0, 0)  # the frame of a block whose level the user forced
 
 
 @dataclass
@@ -72,10 +75,16 @@ def is_trained(model: InvlabModel) -> bool:
     return model.trained
 
 
-def mask_view(model: InvlabModel, rgb: np.ndarray, rate: float | None = None) -> MaskView:
-    """The RD-searched masks and estimated bits of ``rgb`` (padded to the model's multiple); a model without
-    quadtree masks raises :class:`~invlab.errors.NoLevelsViewError`."""
-    return model.mask_view(model_input(model, rgb), rate)
+def mask_view(model: InvlabModel, rgb: np.ndarray, rate: float | None = None,
+              rois: Sequence[tuple[int, int, int, int, float]] = ()) -> MaskView:
+    """The RD-searched masks and estimated bits of ``rgb`` (padded to the model's multiple); ``rois`` force the
+    level of the blocks they touch (``x, y, w, h, level``, as ``invlab encode --roi``). A model without quadtree
+    masks raises :class:`~invlab.errors.NoLevelsViewError`."""
+    x = model_input(model, rgb)
+    if not rois:
+        return model.mask_view(x, rate)
+    levels = forced_levels(list(rois), *rgb.shape[:2], model.granularity, tuple(x.shape[-2:]), model.num_levels)
+    return model.mask_view(x, rate, forced=torch.as_tensor(levels)[None])
 
 
 def _grid(picture: np.ndarray, granularity: int) -> np.ndarray:
@@ -91,7 +100,16 @@ def depth_picture(rgb: np.ndarray, view: MaskView, alpha: float = 0.45) -> np.nd
     levels = render.upsample(view.depth_map, view.granularity, h, w)
     colours = np.asarray(LEVEL_COLOURS, np.float32)[levels % len(LEVEL_COLOURS)]
     picture = ((1 - alpha) * rgb.astype(np.float32) + alpha * colours).round().clip(0, 255).astype(np.uint8)
-    return _grid(picture, view.granularity)
+    picture = _grid(picture, view.granularity)
+    if view.forced is not None:  # the blocks the user chose: a frame inside each
+        g = view.granularity
+        for row, col in zip(*np.nonzero(view.forced >= 0), strict=True):
+            top, left = row * g, col * g
+            for a, b in ((top + 1, top + 3), (top + g - 3, top + g - 1)):
+                picture[a:b, left + 1:left + g - 1] = FORCED_COLOUR
+            for a, b in ((left + 1, left + 3), (left + g - 3, left + g - 1)):
+                picture[top + 1:top + g - 1, a:b] = FORCED_COLOUR
+    return picture
 
 
 def mask_panels(rgb: np.ndarray, view: MaskView) -> MaskPanels:
@@ -174,17 +192,19 @@ def draw_mask_rows(model: InvlabModel, rows: dict[str, tuple[np.ndarray, MaskVie
 
 def save_mask_figures(model_name: str, images: Sequence[str] = ("kodim04", "kodim23"),
                       out: str | Path = "results/figures", pretrained: bool = True,
-                      crop: int | None = None, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+                      crop: int | None = None, formats: Sequence[str] = ("png", "svg"),
+                      rois: Sequence[tuple[int, int, int, int, float]] = ()) -> list[Path]:
     """Write ``masks_<model>.{png,svg}`` into ``out``: the chosen masks of ``images`` (Kodak names or paths).
 
     ``pretrained=True`` needs shipped weights (:class:`~invlab.errors.MissingWeightsError` otherwise); the
-    untrained figure says so in its title. ``crop``: a centred square, for quick runs.
+    untrained figure says so in its title. ``crop``: a centred square, for quick runs. ``rois``: blocks whose level
+    the user forces (framed in the figure), as ``invlab encode --roi``.
     """
     model = load_model(model_name, pretrained=pretrained)
     rows = {}
     for image in images:
         rgb = load_rgb(image, crop)
-        rows[Path(image).stem] = (rgb, mask_view(model, rgb))
+        rows[Path(image).stem] = (rgb, mask_view(model, rgb, rois=rois))
     fig = draw_mask_rows(model, rows)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -201,6 +221,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results/figures", help="folder for masks_<model>.png/.svg")
     parser.add_argument("--untrained", action="store_true",
                         help="draw the untrained model (the figure says so) instead of refusing without weights")
+    parser.add_argument("--roi", action="append", metavar="X,Y,W,H:LEVEL", default=[],
+                        help="force the quadtree level of the blocks the rectangle touches (0 = finest), as "
+                             "`invlab encode --roi`; framed in the figure")
     parser.add_argument("--force", action="store_true", help="replace existing figures")
 
 
@@ -209,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
         existing = [p for p in (Path(args.out) / f"masks_{name}.{fmt}" for fmt in ("png", "svg")) if p.exists()]
         if existing and not args.force:
             raise OutputExistsError(f"{existing[0]} exists; pass --force to replace it")
-        for path in save_mask_figures(name, args.images, args.out, pretrained=not args.untrained):
+        rois = [parse_roi(text) for text in args.roi]
+        for path in save_mask_figures(name, args.images, args.out, pretrained=not args.untrained, rois=rois):
             print(f"wrote {path}")
     return 0

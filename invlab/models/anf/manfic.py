@@ -99,6 +99,7 @@ class MaskView:
     bit_maps: list[np.ndarray]  # per level (h_n, w_n) estimated latent bits per position (channels summed)
     hyper_bits: list[float]  # per level, estimated bits of its hyper-latent
     num_pixels: int
+    forced: np.ndarray | None = None  # (Hb, Wb) the user's level per block, -1 where the search chose
 
     @property
     def bits(self) -> dict[str, float]:
@@ -192,23 +193,36 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
         """Estimated RD cost per image (B,): bits + λ·255²·SSE/3, i.e. pixels x the training loss (eval mode)."""
         return self._block_costs(x, self._check_depth_map(depth_map, x)).sum(dim=(1, 2))
 
+    #: ``compress(..., forced=F)``: a user's levels for chosen blocks (F: (1, Hb, Wb), -1 where the search chooses)
+    forced_levels = True
+
     @torch.no_grad()
-    def choose_depth_map(self, x: torch.Tensor, search: str | None = None) -> torch.Tensor:
+    def choose_depth_map(self, x: torch.Tensor, search: str | None = None,
+                         forced: torch.Tensor | None = None) -> torch.Tensor:
         """The depth map (B, Hb, Wb) to code ``x`` with; ``search`` defaults to the model's ``rdo`` mode.
 
         Greedy quadtree RD search [inferred from RDONet]: estimate the per-block cost with every block on each
         candidate level, take the cheapest level per block, and (``"full"``) keep that composed map only if its
         own estimated cost beats every uniform candidate, so the result never costs more than those.
+        ``forced`` (B, Hb, Wb): a level for chosen blocks (-1 elsewhere), kept in every candidate; the search
+        chooses the rest.
         """
         search = self.rdo if search is None else search
         grid = self.grid(*x.shape[-2:])
+
+        def keep(depth: torch.Tensor) -> torch.Tensor:
+            if forced is None:
+                return depth
+            chosen = forced.to(depth.device, torch.long)
+            return torch.where(chosen >= 0, chosen, depth)
+
         if search in ("fine", "coarse"):
-            return uniform_depth_map(x.shape[0], grid, 0 if search == "fine" else self.num_levels - 1)
+            return keep(uniform_depth_map(x.shape[0], grid, 0 if search == "fine" else self.num_levels - 1))
         if search not in RDO_MODES:
             raise ValueError(f"search must be one of {sorted(RDO_MODES)}, got {search!r}")
-        candidates = [uniform_depth_map(x.shape[0], grid, n) for n in self.rdo_levels]
+        candidates = [keep(uniform_depth_map(x.shape[0], grid, n)) for n in self.rdo_levels]
         costs = torch.stack([self._block_costs(x, c).cpu() for c in candidates])  # (N, B, Hb, Wb)
-        composed = torch.tensor(self.rdo_levels)[costs.argmin(dim=0)]
+        composed = keep(torch.tensor(self.rdo_levels)[costs.argmin(dim=0)])
         if search == "greedy":
             return composed
         maps = [*candidates, composed]
@@ -218,12 +232,16 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
     # ------------------------------------------------------------------ coding
     @torch.no_grad()
     def compress(
-        self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None
+        self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None,
+        forced: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         """Batch 1. Strings: [depth map, then per level coarse to fine: hyper-latent, latent]. Also returns
-        ``y_hat`` (decoded levels) and ``depth_map`` (given, or RD-searched); ``g_s(y_hat, depth_map)`` is the
-        decoder's output."""
-        depth_map = self._check_depth_map(self.choose_depth_map(x) if depth_map is None else depth_map, x)
+        ``y_hat`` (decoded levels) and ``depth_map`` (given, or RD-searched around the ``forced`` blocks);
+        ``g_s(y_hat, depth_map)`` is the decoder's output."""
+        if forced is not None:
+            self._check_depth_map(forced.clamp_min(0), x)
+        chosen = self.choose_depth_map(x, forced=forced) if depth_map is None else depth_map
+        depth_map = self._check_depth_map(chosen, x)
         strings, header, decoded = self._encode(x, self._masks(depth_map))
         shape = {"levels": self.num_levels, "granularity": self.granularity, **header}
         return {
@@ -254,11 +272,14 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
 
     # ------------------------------------------------------------------ analysis helpers
     @torch.no_grad()
-    def mask_view(self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None) -> MaskView:
-        """Depth map, per-level masks and estimated bits (batch 1; the RD-searched map unless one is given)."""
+    def mask_view(self, x: torch.Tensor, rate: float | None = None, depth_map: torch.Tensor | None = None,
+                  forced: torch.Tensor | None = None) -> MaskView:
+        """Depth map, per-level masks and estimated bits (batch 1; the RD-searched map unless one is given; with
+        ``forced``, searched around the user's blocks, as :meth:`compress` does)."""
         if x.shape[0] != 1:
             raise ValueError("mask_view takes one image (batch 1)")
-        depth_map = self._check_depth_map(self.choose_depth_map(x) if depth_map is None else depth_map, x)
+        chosen = self.choose_depth_map(x, forced=forced) if depth_map is None else depth_map
+        depth_map = self._check_depth_map(chosen, x)
         out = self._estimate(x, depth_map)
         names = [latent for latent, _ in self.level_names]
         bits = {k: (-torch.log2(lk[0])).sum(0) for k, lk in out["likelihoods"].items()}
@@ -273,6 +294,7 @@ class MaskedMultiScaleCodec(AugmentedFlowCodec):
             ],
             hyper_bits=[float(bits[h].sum()) if h in bits else 0.0 for _, h in self.level_names],
             num_pixels=x.shape[-2] * x.shape[-1],
+            forced=None if forced is None else forced[0].cpu().numpy(),
         )
 
 
