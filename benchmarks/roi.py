@@ -2,7 +2,7 @@
 rate that keeps the file the size of the uniform one; PSNR inside and outside against the uniform file.
 
     python -m benchmarks.roi                                  # msinn-mini-12, uniform rate 3, ROI rate 6, 24 images
-    python -m benchmarks.roi --images 4 --json results/roi/msinn-mini-12.json
+    python -m benchmarks.roi --images 4 --json results/roi/msinn-mini-12.json --figure results/figures/roi.png
 
 The ROI is the image's central quarter (half the width, half the height), snapped outward to 16-pixel blocks by
 the map. The outside rate is found by the one bpp search (``invlab.codecs.search.outside_rate_for_bpp``), so the
@@ -29,6 +29,8 @@ from invlab.io.container import InvlabFile
 from invlab.io.images import load_image
 from invlab.metrics import bpp, psnr
 from invlab.rate_map import BLOCK
+from invlab.widgets import render
+from invlab.widgets.roi import outlined
 
 
 def central_quarter(height: int, width: int) -> tuple[int, int, int, int]:
@@ -58,7 +60,8 @@ def seam_ratio(rgb: np.ndarray, decoded: np.ndarray, box: tuple[int, int, int, i
     return float(error[near].mean() / error[~inside & ~near].mean())
 
 
-def measure(codec: LearnedCodec, path: Path, rate: float, roi_rate: float) -> dict:
+def measure(codec: LearnedCodec, path: Path, rate: float, roi_rate: float, pictures: dict | None = None) -> dict:
+    """One image's row; ``pictures``: filled with the two decoded pictures and the rectangle (for the figure)."""
     rgb = load_image(path).rgb
     height, width = rgb.shape[:2]
     box = central_quarter(height, width)
@@ -68,6 +71,8 @@ def measure(codec: LearnedCodec, path: Path, rate: float, roi_rate: float) -> di
     decoded = image.rgb
     file = InvlabFile.from_bytes(match.data)
     (u_in, u_out), (m_in, m_out) = split_psnr(rgb, uniform_picture, box), split_psnr(rgb, decoded, box)
+    if pictures is not None:
+        pictures.update(mapped=decoded, uniform=uniform_picture, box=box)
     return {"image": path.stem, "exact": bool(image.matches_encoder),
             "uniform bpp": bpp(len(uniform), height, width), "mapped bpp": match.bpp,
             "outside rate": match.rate, "map bytes": len(file.streams[-1]),
@@ -85,10 +90,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--roi-rate", type=float, default=6.0, help="the ROI's rate in the mapped file")
     parser.add_argument("--images", type=int, default=None, help="the first N Kodak images (default all 24)")
     parser.add_argument("--json", type=Path, help="write the table and its means here")
+    parser.add_argument("--figure", type=Path, help="write the first image's two pictures side by side (PNG)")
     args = parser.parse_args(argv)
     codec = LearnedCodec(args.model)
-    rows = [measure(codec, path, args.rate, args.roi_rate)
+    first: dict = {}
+    rows = [measure(codec, path, args.rate, args.roi_rate, first if not first else None)
             for path in tqdm(list_images("kodak")[: args.images], desc="images")]
+    if args.figure:
+        gap = np.full((first["mapped"].shape[0], 8, 3), 255, np.uint8)
+        pair = np.concatenate([outlined(first["mapped"], first["box"]), gap,
+                               outlined(first["uniform"], first["box"])], axis=1)
+        args.figure.parent.mkdir(parents=True, exist_ok=True)
+        args.figure.write_bytes(render.png(pair))
     table = pd.DataFrame(rows)
     print(table.round(3).to_string(index=False))
     means = table.drop(columns="image").mean().round(3).to_dict()
