@@ -480,3 +480,7 @@ def test_the_rate_map_app_codes_a_rectangle_beside_the_one_rate_file_of_its_size
     assert result.block_bits[1:3, 1:3].sum() > 1.2 * one_rate[1:3, 1:3].sum()
     app.match()
     assert "outside rate" in app.status.value and app.result.outside == app.outside.value
+    app.more.value = "0,0,16,16:7; 48,48,16,16:0"  # more rectangles, the CLI's syntax
+    assert app.code().rate_map.rates[0, 0] == 7 and app.result.rate_map.rates[3, 3] == 0
+    app.more.value = "0,0,16"
+    assert app.code() is None and "x,y,w,h:rate" in app.status.value

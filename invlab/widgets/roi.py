@@ -2,13 +2,15 @@
 one-rate file of the same size, so the trade is visible.
 
 :func:`code_roi` does the work (real files, decoded and checked); :class:`RoiApp` is the view: the rectangle
-(position and size sliders), the rates inside and outside, a "code" button and a "match the file size" button
+(position and size sliders; more rectangles typed as ``x,y,w,h:rate``, as the CLI's ``--roi``), the rates inside
+and outside, a "code" button and a "match the file size" button
 that finds the outside rate keeping the file the size of the one-rate file at a reference rate (the one bpp
 search, :func:`invlab.codecs.search.outside_rate_for_bpp`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ipywidgets as w
@@ -19,7 +21,7 @@ from invlab import metrics
 from invlab.codecs.learned import LearnedCodec
 from invlab.codecs.search import outside_rate_for_bpp, rate_for_bpp
 from invlab.io.images import to_tensor
-from invlab.rate_map import BLOCK, RateMap
+from invlab.rate_map import BLOCK, RateMap, RateMapError, parse_roi
 from invlab.widgets import render, sources
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -32,6 +34,7 @@ class RoiResult:
     box: Box
     inside: float
     outside: float
+    more: tuple[tuple[int, int, int, int, float], ...]  # other rectangles with their own rates
     data: bytes
     picture: np.ndarray
     uniform_rate: float
@@ -64,14 +67,16 @@ def block_bits(codec: LearnedCodec, rgb: np.ndarray, rate: float, rate_map: Rate
     return total[: -(-rgb.shape[0] // BLOCK), : -(-rgb.shape[1] // BLOCK)]
 
 
-def code_roi(codec: LearnedCodec, rgb: np.ndarray, box: Box, inside: float, outside: float) -> RoiResult:
-    """Code ``rgb`` with ``box`` at ``inside`` and the rest at ``outside``, and the one-rate file nearest its size."""
+def code_roi(codec: LearnedCodec, rgb: np.ndarray, box: Box, inside: float, outside: float,
+             more: Sequence[tuple[int, int, int, int, float]] = ()) -> RoiResult:
+    """Code ``rgb`` with ``box`` at ``inside`` (and each of ``more`` at its own rate; later ones win) and the rest at
+    ``outside``, and the one-rate file nearest its size."""
     h, w = rgb.shape[:2]
-    rate_map = RateMap.from_rois(h, w, outside, [(*box, inside)])
+    rate_map = RateMap.from_rois(h, w, outside, [(*box, inside), *more])
     data, picture = codec.encode_with_reconstruction(rgb, outside, rate_map)
     match = rate_for_bpp(codec, rgb, metrics.bpp(len(data), h, w))
-    return RoiResult(box, inside, outside, data, picture, match.rate, match.data, codec.decode(match.data),
-                     block_bits(codec, rgb, outside, rate_map), rate_map)
+    return RoiResult(box, inside, outside, tuple(more), data, picture, match.rate, match.data,
+                     codec.decode(match.data), block_bits(codec, rgb, outside, rate_map), rate_map)
 
 
 def outlined(rgb: np.ndarray, box: Box, colour: tuple[int, int, int] = (0, 220, 255)) -> np.ndarray:
@@ -84,6 +89,13 @@ def outlined(rgb: np.ndarray, box: Box, colour: tuple[int, int, int] = (0, 220, 
     for a, b in ((x, x + 2), (max(x2 - 1, x), x2 + 1)):
         out[y:y2 + 1, a:b] = colour
     return out
+
+
+def outlined_all(rgb: np.ndarray, result: RoiResult) -> np.ndarray:
+    """``rgb`` with a frame around the main rectangle and each of the others."""
+    for x, y, bw, bh, _ in result.more:
+        rgb = outlined(rgb, (x, y, bw, bh), (255, 200, 0))
+    return outlined(rgb, result.box)
 
 
 def numbers_table(rgb: np.ndarray, result: RoiResult) -> str:
@@ -118,6 +130,8 @@ class RoiApp:
         self.inside = w.FloatSlider(description="rate inside", step=0.05, readout_format=".2f")
         self.outside = w.FloatSlider(description="rate outside", step=0.05, readout_format=".2f")
         self.reference = w.FloatSlider(description="one rate", step=0.05, readout_format=".2f")
+        self.more = w.Text(description="more", placeholder="x,y,w,h:rate; x,y,w,h:rate (other rectangles)",
+                           layout=w.Layout(width="520px"))
         self.code_button = w.Button(description="code", button_style="primary")
         self.match_button = w.Button(description="match the file size",
                                      tooltip="the outside rate that keeps the file the size of the one-rate file")
@@ -164,18 +178,28 @@ class RoiApp:
         rgb, codec = self.rgb, self.codec
         self.status.value = "searching the outside rate …"
         target = metrics.bpp(len(codec.encode(rgb, self.reference.value)), *rgb.shape[:2])
-        found = outside_rate_for_bpp(codec, rgb, [(*self.box, self.inside.value)], target)
+        found = outside_rate_for_bpp(codec, rgb, [(*self.box, self.inside.value), *self.more_rois], target)
         self.outside.value = round(found.rate / 0.05) * 0.05
         self.code(note=f"outside rate {self.outside.value:.2f}: the file of rate {self.reference.value:.2f} is "
                        f"{target:.4f} bpp, this one {found.bpp:.4f} bpp")
 
-    def code(self, note: str = "") -> RoiResult:
+    @property
+    def more_rois(self) -> list[tuple[int, int, int, int, float]]:
+        """The other rectangles typed in ``more`` (the CLI's ``--roi`` syntax, separated by ``;``)."""
+        return [parse_roi(text) for text in self.more.value.split(";") if text.strip()]
+
+    def code(self, note: str = "") -> RoiResult | None:
         rgb = self.rgb
+        try:
+            more = self.more_rois
+        except RateMapError as err:
+            self.status.value = f"<b>{err}</b>"
+            return None
         self.status.value = "coding …"
         with torch.inference_mode():
-            result = self.result = code_roi(self.codec, rgb, self.box, self.inside.value, self.outside.value)
-        self.mapped_view.value = render.png(outlined(result.picture, result.box))
-        self.uniform_view.value = render.png(outlined(result.uniform_picture, result.box))
+            result = self.result = code_roi(self.codec, rgb, self.box, self.inside.value, self.outside.value, more)
+        self.mapped_view.value = render.png(outlined_all(result.picture, result))
+        self.uniform_view.value = render.png(outlined_all(result.uniform_picture, result))
         top = float(np.ceil(result.block_bits.max())) or 1.0
         self.bits_view.value = render.png(render.overlay(rgb, result.block_bits, BLOCK, vmax=top))
         self.bits_bar.value = render.colour_bar_html(top, "estimated bits per 16x16 block")
@@ -195,6 +219,7 @@ class RoiApp:
             w.HBox([w.VBox([self.x, self.y]), w.VBox([self.w, self.h])]),
             w.HBox([w.VBox([self.inside, self.outside]), w.VBox([self.reference, w.HBox([self.code_button,
                                                                                       self.match_button])])]),
+            self.more,
             self.status, self.table,
             w.HBox([w.VBox([w.Label("rate map: the decoder's picture"), self.mapped_view]),
                     w.VBox([w.Label("one rate, the same file size"), self.uniform_view])]),
