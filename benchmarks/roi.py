@@ -29,9 +29,9 @@ from invlab.codecs.search import outside_rate_for_bpp
 from invlab.datasets import list_images
 from invlab.io.container import InvlabFile
 from invlab.io.images import load_image
-from invlab.metrics import bpp, psnr
+from invlab.metrics import bpp
 from invlab.rate_map import BLOCK
-from invlab.widgets.roi import outlined
+from invlab.widgets.roi import outlined, split_psnr
 
 SIZE_TOLERANCE = 0.02  # the mapped file may exceed the uniform one by this much
 ROI_STEP = 0.5  # where it cannot be matched, the ROI's rate comes down by this much and the search runs again
@@ -41,14 +41,6 @@ def central_quarter(height: int, width: int) -> tuple[int, int, int, int]:
     """(x, y, w, h) of the central quarter, on the 16-pixel block grid."""
     x, y = (width // 4) // BLOCK * BLOCK, (height // 4) // BLOCK * BLOCK
     return x, y, -(-(width // 2) // BLOCK) * BLOCK, -(-(height // 2) // BLOCK) * BLOCK
-
-
-def split_psnr(rgb: np.ndarray, decoded: np.ndarray, box: tuple[int, int, int, int]) -> tuple[float, float]:
-    """PSNR inside ``box`` and outside it."""
-    x, y, w, h = box
-    inside = np.zeros(rgb.shape[:2], bool)
-    inside[y:y + h, x:x + w] = True
-    return psnr(rgb[inside][None], decoded[inside][None]), psnr(rgb[~inside][None], decoded[~inside][None])
 
 
 def seam_ratio(rgb: np.ndarray, decoded: np.ndarray, box: tuple[int, int, int, int], band: int = 8) -> float:
