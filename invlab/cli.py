@@ -195,6 +195,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     source = _input_file(args.input, "an image file")
     output = _output_file(args.output, args.force)
     kind = _check_codec_name(args.model)
+    if args.stable:
+        if kind != "learned":
+            raise CliError(f"--stable is a mode of a learned model; {args.model} has none")
+        from invlab.codecs.registry import STABLE_SUFFIX, check_stable_mode, split_weights
+
+        check_stable_mode(split_weights(args.model)[0])
+        args.model += STABLE_SUFFIX
     if args.weights and args.untrained:
         raise CliError("--weights and --untrained exclude each other")
     if args.weights and kind != "learned":
@@ -301,7 +308,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             raise MissingWeightsError(f"{err}; a file encoded with --weights FILE decodes with it too") from None
         t0 = time.perf_counter()
         image = codec.decode_image(data, max_pixels=args.max_pixels)
-        by = header.model
+        by = header.model + (" in its stable re-encoding mode" if header.meta.get("options", {}).get("stable") else "")
     secs = time.perf_counter() - t0
 
     from invlab.io.images import save_image
@@ -335,6 +342,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         print(f"model       {f.model} (weights {f.weights_hash.hex()})")
         print(f"rate        {_fmt(f.rate)}")
+        options = f.meta.get("options", {})
+        if isinstance(options, dict) and options:
+            print("options     " + ", ".join(f"{k} {v}" for k, v in options.items())
+                  + (" (the stable re-encoding mode)" if options.get("stable") is True else ""))
     print(f"image       {f.width}x{f.height} {f.mode}, {f.bitdepth}-bit input")
     print(f"streams     {len(f.streams)}: {', '.join(str(len(s)) for s in f.streams)} bytes")
     if f.meta.get("rate_map") is True and len(f.streams) >= 2:
@@ -426,6 +437,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "lowest, white the highest (--map-range); models with rate maps (MSINN)")
     p.add_argument("--map-range", type=_rate_pair, metavar="LOW,HIGH",
                    help="the rates of black and white in --rate-map (default: the model's whole range)")
+    p.add_argument("--stable", action="store_true",
+                   help="code in the model's stable re-encoding mode (MSINN models; also --model NAME+stable): "
+                        "encoding the decoded picture again gives it back, at some quality lost in the first "
+                        "generation (the decoder leaves out what breaks the inverse)")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (memory guard)")
     p.set_defaults(func=_cmd_encode)
 

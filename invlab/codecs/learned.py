@@ -18,7 +18,14 @@ import numpy as np
 import torch
 
 from invlab.codecs.base import Codec
-from invlab.codecs.registry import rate_space_of, split_weights, weights_label
+from invlab.codecs.registry import (
+    STABLE_SUFFIX,
+    check_stable_mode,
+    rate_space_of,
+    split_stable,
+    split_weights,
+    weights_label,
+)
 from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, InvlabError, ModelMismatchError
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
@@ -38,17 +45,25 @@ class LearnedCodec(Codec):
     """
 
     def __init__(self, name: str, pretrained: bool = True, device: str = "cpu", memory_budget_mb: float | None = None,
-                 weights: str | Path | None = None, **overrides):
+                 weights: str | Path | None = None, stable: bool = False, **overrides):
         """``overrides``: config changes for the model factory (e.g. ``postnet=None``), applied on loading.
 
         ``weights``: a weight file of ``name`` to code with instead of the shipped ones (e.g. converted official
         weights; read safely and loaded strictly), also written ``name="MODEL@FILE"``. Its model is the codec's
         only one: a variable-rate file takes the rates of its own anchors, a fixed-rate file codes at rate 0.
 
+        ``stable`` (also written ``name="MODEL+stable"``): code in the model's stable re-encoding mode (see
+        ``InvlabModel.stable_mode``); refused for a model without one. Files of either mode decode with either codec.
+
         ``memory_budget_mb`` (default ``$INVLAB_MEMORY_BUDGET_MB`` or 8192): images whose decoding would need
         more (``model.decode_bytes_per_pixel`` x pixels) are refused at encoding and decoding alike.
         """
+        name, stable_name = split_stable(name)
         name, named_file = split_weights(name)
+        self.stable = stable or stable_name
+        if self.stable:
+            check_stable_mode(name)
+            overrides["stable"] = True
         if named_file is not None and weights is not None and Path(weights) != named_file:
             raise InvlabError(f"two weight files for {name}: {named_file} (in its name) and {weights}")
         weights = named_file if weights is None else weights
@@ -75,8 +90,10 @@ class LearnedCodec(Codec):
         """The name results go under: ``NAME``, ``NAME@STEM`` with a weight file of the user's (its stem),
         ``NAME-untrained`` for the untrained demo model."""
         if self.weights is not None:
-            return weights_label(self.name, self.weights)
-        return self.name if self.trained else f"{self.name}-untrained"
+            label = weights_label(self.name, self.weights)
+        else:
+            label = self.name if self.trained else f"{self.name}-untrained"
+        return label + STABLE_SUFFIX if self.stable else label
 
     def _rate_space(self) -> RateSpace:
         if self.weights is None:
@@ -103,16 +120,22 @@ class LearnedCodec(Codec):
         return self._models[key]
 
     def _model_for_file(self, rate: float, options: dict) -> InvlabModel:
-        """The model that decodes a file coded with ``options``: :meth:`_model_at`, or for a file made before the
-        model's exact entropy parameters (no ``entropy`` option) the same weights on the float path."""
+        """The model that decodes a file coded with ``options``: :meth:`_model_at`, or a twin with the same weights
+        where the file was coded another way: on the float path for a file made before the model's exact entropy
+        parameters (no ``entropy`` option), in (or out of) the stable re-encoding mode as the file says."""
         model = self._model_at(rate)
-        if not model.exact_entropy or "entropy" in options or "entropy" in self.overrides:
+        twin: dict[str, object] = {}
+        if model.exact_entropy and "entropy" not in options and "entropy" not in self.overrides:
+            twin["entropy"] = "float"
+        if model.stable_mode and bool(options.get("stable")) != self.stable:
+            twin["stable"] = bool(options.get("stable"))
+        if not twin:
             return model
-        key = ("float", int(rate) if self._per_rate_weights else None)
+        key = (tuple(sorted(twin.items())), int(rate) if self._per_rate_weights else None)
         if key not in self._models:
-            twin = load_model(self.name, pretrained=self.pretrained, rate_index=key[1], path=self.weights,
-                              entropy="float", **self.overrides)
-            self._models[key] = twin.to(self.device)
+            loaded = load_model(self.name, pretrained=self.pretrained, rate_index=key[1], path=self.weights,
+                                **{**self.overrides, **twin})
+            self._models[key] = loaded.to(self.device)
         return self._models[key]
 
     def max_pixels(self, rate: float) -> int:

@@ -72,6 +72,38 @@ def split_weights(name: str) -> tuple[str, Path | None]:
     return model, Path(file)
 
 
+#: ``MODEL+stable`` (or ``MODEL@FILE+stable``): the model coding in its stable re-encoding mode
+STABLE_SUFFIX = "+stable"
+
+
+def split_stable(name: str) -> tuple[str, bool]:
+    """``NAME+stable`` -> (NAME, True); any other name -> (name, False)."""
+    return (name.removesuffix(STABLE_SUFFIX), True) if name.endswith(STABLE_SUFFIX) else (name, False)
+
+
+def check_stable_mode(model: str) -> None:
+    """Refuse a model without a stable re-encoding mode, naming those that have one."""
+    from invlab.models.registry import list_models, model_class
+
+    if not model_class(model).stable_mode:
+        having = [m for m in list_models() if model_class(m).stable_mode]
+        raise UnknownCodecError(f"{model} has no stable re-encoding mode; models with one: {', '.join(having)}")
+
+
+def with_stable_modes(names: list[str]) -> list[str]:
+    """``names``, each learned model that has a stable re-encoding mode followed by ``NAME+stable``."""
+    from invlab.models.registry import model_class
+
+    out = []
+    for name in names:
+        out.append(name)
+        base, stable = split_stable(name)
+        if not stable and codec_kind(base) == "learned" and not base.startswith(COMPRESSAI_PREFIX) \
+                and model_class(split_weights(base)[0]).stable_mode and base + STABLE_SUFFIX not in names:
+            out.append(base + STABLE_SUFFIX)
+    return out
+
+
 def file_safe(text: str) -> str:
     """``text`` as part of a file name: each run of anything but letters, digits, ``.``, ``+``, ``-`` becomes ``-``."""
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", text)
@@ -93,7 +125,7 @@ def codec_kind(name: str) -> str:
         return "compressai"
     from invlab.models.registry import is_model
 
-    name = split_weights(name)[0]
+    name = split_weights(split_stable(name)[0])[0]
 
     if is_model(name):
         return "learned"
@@ -110,6 +142,7 @@ def rate_space_of(name: str, pretrained: bool = True) -> RateSpace:
     anchor range, or the weight indices a fixed-rate family ships (one set of weights when untrained). A
     ``MODEL@FILE`` name is the exception: the file's own model says its rates, so it is loaded."""
     kind = codec_kind(name)
+    name = split_stable(name)[0]  # the stable mode codes the same rates
     if kind == "classical":
         return classical_rate_space(name)
     if kind == "compressai":  # a user's CompressAI checkpoint: one network, one rate

@@ -10,6 +10,10 @@ is measured, so an interrupted study resumes and ``--update`` re-measures nothin
     invlab reencode --codecs bmshj2018-hyperprior-mini --images data/kodak/kodim04.png --match-bpp 0.5 --update
     invlab reencode --codecs anfic-mini --images data/kodak/kodim04.png data/kodak/kodim15.png --workers 2 --update
     invlab reencode --codecs msinn@msinn-official.pt,jpeg --images data/kodak/kodim04.png   # a weight file of one's own
+    invlab reencode --codecs msinn-mini,jpeg --images data/kodak/kodim04.png --stable   # + msinn-mini+stable
+
+``--stable`` adds, beside each model that has one, its stable re-encoding mode (``NAME+stable``: the decoder reduced
+to the inverse of the encoder's transform, see ``InvlabModel.stable_mode``).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import pandas as pd
 
 from invlab.codecs.base import Codec
 from invlab.codecs.learned import LearnedCodec
-from invlab.codecs.registry import file_safe
+from invlab.codecs.registry import file_safe, with_stable_modes
 from invlab.codecs.search import rate_for_bpp
 from invlab.datasets import list_images
 from invlab.errors import InvlabError, MissingWeightsError, OutputExistsError
@@ -331,6 +335,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strong-bpp", type=float, metavar="BPP",
                         help="strong idempotence: every even generation codes at the setting nearest BPP (the odd ones "
                              "at the starting rate), as in Hang et al.'s protocol")
+    parser.add_argument("--stable", action="store_true",
+                        help="also study each model that has a stable re-encoding mode in that mode (NAME+stable)")
     parser.add_argument("--out", default="results/reencoding", help="folder for the CSVs and summary.json")
     parser.add_argument("--workers", type=int, default=1,
                         help="run the (codec, image) studies on this many worker processes, one torch thread each "
@@ -354,13 +360,15 @@ def run(args: argparse.Namespace) -> int:
 
     images = {p.stem if args.crop is None else f"{p.stem}-{args.crop}": center_crop(load_image(p).rgb, args.crop)
               for p in paths}
-    kept = _kept_rows(earlier, args.codecs.split(","), list(images)) if args.update else pd.DataFrame()
+    codecs = args.codecs.split(",")
+    codecs = with_stable_modes(codecs) if args.stable else codecs
+    kept = _kept_rows(earlier, codecs, list(images)) if args.update else pd.DataFrame()
     rates = {k: float(v) for k, v in (item.split("=", 1) for item in args.rate)}
     if args.match_bpp is not None and not args.match_bpp > 0:
         raise InvlabError(f"--match-bpp must be a positive bpp, not {args.match_bpp}")
     if args.strong_bpp is not None and not args.strong_bpp > 0:
         raise InvlabError(f"--strong-bpp must be a positive bpp, not {args.strong_bpp}")
-    rows, summary = run_study(args.codecs.split(","), images, args.generations, rates, match_bpp=args.match_bpp,
+    rows, summary = run_study(codecs, images, args.generations, rates, match_bpp=args.match_bpp,
                               workers=args.workers, cache_dir=out / "cache", redo=args.force,
                               strong_bpp=args.strong_bpp)
     out.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,10 @@ class InvlabModel(CompressionModel):
     #: the analysis transform does not depend on the rate: :meth:`analyse` once per image, then
     #: ``compress(x, rate, analysis=...)`` at any rate writes the same streams as ``compress(x, rate)``
     rate_free_analysis: bool = False
+    #: ``stable=True`` builds the model's stable re-encoding mode: the same weights, with the decoder reduced to the
+    #: exact inverse of the encoder's transform (what it adds after the symbols left out), so that re-encoding a
+    #: decoded image gives its symbols back; its files record ``{"stable": true}``
+    stable_mode: bool = False
 
     #: input H and W are padded to a multiple of this
     pad_multiple: int = 64

@@ -90,12 +90,14 @@ class MSINNVRLIC(InvlabModel):
     def __init__(self, depths: tuple[int, ...] = (4, 4, 4, 4), hidden: tuple[int, ...] = (128, 128, 128, 192),
                  context_width: int = 128, postnet: str | None = "unet", lrp: bool = True, anchors: int = 8,
                  gain_init: str = "sqrt-lambda", lu: bool = False, anchor_colour: int = 0, padding: str = "replicate",
-                 xtilde_weight: float = 0.0):
+                 xtilde_weight: float = 0.0, stable: bool = False):
         """``anchor_colour``: the checkerboard colour ``(row + col) % 2`` of y5's anchors (the colour alternates from
         slice to slice); invlab's models use 0, the official code 1 (its weights convert with 1). ``padding``:
         ``"replicate"`` to a multiple of 16, or ``"official"`` (zeros, centred, to 64; see ``use_padding``).
         ``xtilde_weight``: training only, a distortion term on the INN's own reconstruction x̃ (before the post-net)
-        with this weight beside the one on x̂, so that x̃ is asked to be good too (0: the paper's loss)."""
+        with this weight beside the one on x̂, so that x̃ is asked to be good too (0: the paper's loss).
+        ``stable``: the stable re-encoding mode (the same weights; coding leaves out the latent residual prediction
+        and the post-net, so the decoder's picture is the INN's exact inverse of the coded latents)."""
         if not 2 <= anchors <= len(LAMBDAS_12):
             raise ValueError(f"anchors must be in [2, {len(LAMBDAS_12)}]")
         if anchor_colour not in (0, 1):
@@ -108,6 +110,7 @@ class MSINNVRLIC(InvlabModel):
                                            anchor_colour=anchor_colour, padding=padding,
                                            **({"xtilde_weight": xtilde_weight} if xtilde_weight else {}))
         self.xtilde_weight = float(xtilde_weight)
+        self.stable = bool(stable)
         levels = []
         for i, (depth, width) in enumerate(zip(depths, hidden, strict=True)):
             cond = _channels_last(residual_conditioner(width))
@@ -191,14 +194,16 @@ class MSINNVRLIC(InvlabModel):
             if i == 0 and not synthesize:
                 y_hats[i] = y_hat
                 return None, y_hats
-            if net.lrp is not None:
+            if net.lrp is not None and not self.stable:
                 y_hat = y_hat + LRP_WEIGHT * torch.tanh(net.residual_prediction(y_hat, h)) * g_inv
             y_hats[i] = y_hat
             h = y_hat if h is None else self.flow.inverse_level(min(i, last_level), torch.cat([y_hat, h], 1))
         return h, y_hats
 
     def _postprocess(self, x_tilde: torch.Tensor) -> torch.Tensor:
-        return x_tilde if self.postnet is None else x_tilde + POSTNET_WEIGHT * self.postnet(x_tilde)
+        if self.postnet is None or self.stable:
+            return x_tilde
+        return x_tilde + POSTNET_WEIGHT * self.postnet(x_tilde)
 
     def _rate_tensor(self, rate: torch.Tensor | float | None, x: torch.Tensor) -> torch.Tensor:
         if rate is None or not torch.is_tensor(rate):
@@ -225,6 +230,8 @@ class MSINNVRLIC(InvlabModel):
     rate_free_analysis = True
     #: ``compress``/``decompress`` take a ``rate_map``: the gains are per position, so the rate may vary by block
     rate_maps = True
+    #: ``stable=True``: coding without the LRP and the post-net, the two parts that break the inverse
+    stable_mode = True
 
     @torch.inference_mode()
     def analyse(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -304,10 +311,13 @@ class MSINNVRLIC(InvlabModel):
 
     @property
     def coding_options(self) -> dict[str, Any]:
-        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {})}
+        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {}),
+                **({"stable": True} if self.stable else {})}
 
     @property
     def coding_switches(self) -> list[str]:
+        if self.stable:
+            return ["stable re-encoding mode (post-net and LRP left out)"]
         return [f"post-net {self.config['postnet'] or 'off'}", f"LRP {'on' if self.config['lrp'] else 'off'}"]
 
     # ------------------------------------------------------------------ rate range
