@@ -92,3 +92,12 @@ def test_cli_encode_stable_writes_a_file_whose_decode_encodes_to_the_same_file(t
     assert main(["encode", str(tmp_path / "crop.png"), str(tmp_path / "x.inv"), "--model", "anfic-mini",
                  "--stable"]) == 2
     assert not (tmp_path / "x.inv").exists()
+
+
+def test_the_post_net_benchmark_measures_a_known_lipschitz_constant():
+    import torch
+
+    from benchmarks.postnet_inverse import lipschitz
+
+    scale = torch.tensor([3.0, 0.5, 1.0])
+    assert lipschitz(lambda v: v * scale[:, None, None], torch.zeros(3, 4, 4)) == pytest.approx(3.0, rel=1e-4)

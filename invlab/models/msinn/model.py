@@ -212,13 +212,14 @@ class MSINNVRLIC(InvlabModel):
 
     # ------------------------------------------------------------------ the model contract
     def forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
-        """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,)."""
+        """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,).
+        ``"x_tilde"``: the INN's own reconstruction, before the post-net."""
         coder = ResidualLikelihoodCoder(self.gaussian_conditional)
         rate_t = self._rate_tensor(rate, x)
         x_tilde, _ = self._walk(coder, rate_t, x.shape[-2:], self.flow(x))
         coded = coder.finish()
         likelihoods = {f"y{i + 1}": coded[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
-        out = {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods}
+        out = {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods, "x_tilde": x_tilde}
         if self.xtilde_weight:
             mse = (x_tilde - x).pow(2).mean(dim=(1, 2, 3))
             out["extra_loss"] = self.xtilde_weight * 255.0**2 * (self.lambda_of(rate_t) * mse).mean()
