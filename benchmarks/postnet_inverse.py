@@ -6,7 +6,8 @@ decoder's output):
   fixed-point iteration x̃ ← z − 0.3·P(x̃) converges only below 1;
 - what a solver reaches: the damped iteration x̃ ← x̃ − ½(x̃ + 0.3·P(x̃) − z) and L-BFGS on ‖x̃ + 0.3·P(x̃) − z‖²,
   each started at z: the largest residual left (levels) and how far its x̃ lies from the true one (RMS, levels);
-- whether the symbols come back: the share of symbols that re-encoding the solver's x̃ changes (vs re-encoding z).
+- whether the symbols come back: the share of symbols that re-encoding the solver's x̃ changes (vs re-encoding z,
+  and vs the true x̃ in float, the bound: what is left is the LRP's and the float arithmetic's).
 
     python -m benchmarks.postnet_inverse --json results/reencoding/postnet-inverse-msinn-mini.json
 """
@@ -78,7 +79,8 @@ def measure(model_name: str, image: Path, crop: int, rate: float) -> dict:
     post = model.postnet
     with torch.enable_grad():
         sigma = lipschitz(lambda v: POSTNET_WEIGHT * post(v), x_tilde.clone())
-        solutions = {"damped iteration": damped(post, z), "L-BFGS": lbfgs(post, z), "none (re-encode z)": z}
+        solutions = {"damped iteration": damped(post, z), "L-BFGS": lbfgs(post, z), "none (re-encode z)": z,
+                     "the true x̃ (a bound: what a perfect solver finds)": x_tilde}
     total = sum(s.numel() for s in symbols.values())
     rows = []
     with torch.no_grad():
