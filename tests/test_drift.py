@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from invlab.codecs.learned import LearnedCodec
-from invlab.eval.drift import VARIANTS, drift_rows, drift_study, drift_summary, variant_model
+from invlab.eval.drift import drift_rows, drift_study, drift_summary, variant_model, variants_of
 from invlab.io.images import to_tensor, to_uint8
 from invlab.models.base import eval_mode
 
@@ -54,7 +54,21 @@ def test_the_gain_product_variant_makes_g_times_inverse_g_one_and_leaves_the_shi
     assert torch.allclose(model.gain(rates) * model.inverse_gain(rates), torch.ones(3, 1), atol=1e-5)
     shipped = LearnedCodec("msinn-mini").model(2.5)
     assert not torch.allclose(shipped.gain(rates) * shipped.inverse_gain(rates), torch.ones(3, 1), atol=1e-3)
-    assert set(VARIANTS) >= {"as shipped", "post-net off", "LRP off", "float pixels"}
+    assert variants_of("msinn-mini") == ["as shipped", "post-net off", "LRP off", "post-net and LRP off", "g·g' = 1",
+                                         "float pixels"]
+    assert variants_of("anfic-mini") == ["as shipped", "QE off", "float pixels"]
+    assert variants_of("invcompress-mini") == ["as shipped", "float pixels"]
+
+
+def test_a_fixed_rate_model_drifts_with_its_own_ablations_and_psnr_alone_where_it_says_no_symbols(crop):
+    rows = drift_study("anfic-mini-noctx", {"crop": crop}, generations=2, match_bpp=None, rate=1,
+                       variants=["as shipped", "QE off"], progress=False)
+    assert set(rows["variant"]) == {"as shipped", "QE off"} and not any(c.startswith("changed_") for c in rows)
+    summary = drift_summary(rows).set_index("variant")
+    assert summary.loc["as shipped", "PSNR@1 (dB)"] != summary.loc["QE off", "PSNR@1 (dB)"]  # the filter was used
+    model = variant_model("anfic-mini-noctx", "QE off", 1)
+    assert isinstance(model.qe, torch.nn.Identity)
+    assert not isinstance(LearnedCodec("anfic-mini-noctx").model(1).qe, torch.nn.Identity)
 
 
 def test_float_pixels_skip_the_8_bit_rounding(crop):

@@ -1,21 +1,24 @@
-"""Why a variable-rate invertible model drifts under re-encoding: each suspected cause switched off in turn.
+"""Why a model drifts under re-encoding: each suspected cause switched off in turn.
 
 An invertible transform T makes re-encoding stable when nothing between the symbols and the pixels breaks its
 inverse: then T(x̂) lands next to the latents that were coded and the same symbols come out again. This study
 re-encodes an image ``generations`` times with one model in several variants and records, per generation, the
 PSNR against the original and against the previous generation, and how many symbols of each latent scale
-changed from the previous generation (:meth:`~invlab.models.base.InvlabModel.scale_symbols`):
+changed from the previous generation (:meth:`~invlab.models.base.InvlabModel.scale_symbols`, where the model says
+them; PSNR only otherwise):
 
 - ``as shipped``;
-- ``post-net off``: the decoder's non-invertible post-processing network removed;
-- ``LRP off``: the latent residual prediction (added to ŷ after quantisation) removed;
-- ``post-net and LRP off``;
-- ``g·g' = 1``: the inverse gain set to exactly 1 / gain (the shipped tables are learned apart);
+- the ablations the model declares (``reencoding_ablations``, switched off by its ``ablate``): for MSINN
+  ``post-net off`` (the decoder's non-invertible post-processing network), ``LRP off`` (the latent residual
+  prediction added to ŷ after quantisation), ``post-net and LRP off`` (what the stable mode codes) and ``g·g' = 1``
+  (the inverse gain set to exactly 1 / gain; the shipped tables are learned apart); for the ANFIC family ``QE off``
+  (the quantisation-error post-filter); InvCompress declares none (see docs/measuring.md);
 - ``float pixels``: as shipped, but each generation is fed the decoder's float output, not its 8-bit rounding.
 
 Each generation runs the eval-mode forward, which rounds like the coder: its reconstruction is the decoder's
 output (``invlab evaluate`` checks this on every Kodak file: ``decode_matches_forward``), so no bitstream is
-written here. The variants share the starting rate of the shipped model (found by real encodes near a bpp).
+written here. The variants share the starting rate of the shipped model (found by real encodes near a bpp; a
+fixed-rate family's weight index).
 
     invlab drift --model msinn-mini --images data/kodak/kodim04.png data/kodak/kodim15.png data/kodak/kodim23.png \\
         --crop 256 --generations 50 --match-bpp 0.5 --out results/reencoding/drift
@@ -35,37 +38,32 @@ import torch
 from tqdm.auto import tqdm
 
 from invlab.codecs.learned import LearnedCodec
+from invlab.codecs.registry import split_weights
 from invlab.codecs.search import rate_for_bpp
-from invlab.errors import InvlabError, OutputExistsError
+from invlab.errors import InvlabError, NoLevelsViewError, OutputExistsError
 from invlab.io.images import load_image, to_tensor, to_uint8
 from invlab.metrics import psnr
 from invlab.models.base import InvlabModel, eval_mode
+from invlab.models.registry import model_class
+
+#: the variants every model has, beside the ablations its class declares (``reencoding_ablations``): as shipped, and
+#: as shipped with each generation fed the decoder's float output instead of its 8-bit rounding
+AS_SHIPPED, FLOAT_PIXELS = "as shipped", "float pixels"
 
 
-def _unit_gain_product(model: InvlabModel) -> None:
-    """Set the inverse gain table to 1 / the gain table (geometric interpolation keeps the product exactly 1)."""
-    with torch.no_grad():
-        model.inverse_gain.table.copy_(1.0 / model.gain.lower_bound(model.gain.table))
-
-
-#: variant -> (config overrides, change to the loaded model, whether generations pass float pixels)
-VARIANTS: dict[str, tuple[dict[str, Any], Callable[[InvlabModel], None] | None, bool]] = {
-    "as shipped": ({}, None, False),
-    "post-net off": ({"postnet": None}, None, False),
-    "LRP off": ({"lrp": False}, None, False),
-    "post-net and LRP off": ({"postnet": None, "lrp": False}, None, False),
-    "g·g' = 1": ({}, _unit_gain_product, False),
-    "float pixels": ({}, None, True),
-}
+def variants_of(name: str) -> list[str]:
+    """The drift study's variants of model ``name``: as shipped, its declared ablations, float pixels."""
+    return [AS_SHIPPED, *model_class(split_weights(name)[0]).reencoding_ablations, FLOAT_PIXELS]
 
 
 def variant_model(name: str, variant: str, rate: float) -> InvlabModel:
-    """``name``'s shipped model in ``variant`` (see :data:`VARIANTS`): a model of its own, loaded afresh, so a
-    variant's change touches no other codec."""
-    overrides, change, _ = VARIANTS[variant]
-    model = LearnedCodec(name, **overrides).model(rate)
-    if change is not None:
-        change(model)
+    """``name``'s shipped model (at ``rate``) in ``variant`` (see :func:`variants_of`): a model of its own, loaded
+    afresh, so a variant's change touches no other codec."""
+    model = LearnedCodec(name).model(rate)
+    parts = model.reencoding_ablations.get(variant, ())
+    if variant not in (AS_SHIPPED, FLOAT_PIXELS, *model.reencoding_ablations):
+        raise InvlabError(f"{name} has no variant {variant!r}; it has: {', '.join(variants_of(name))}")
+    model.ablate(parts)
     return model
 
 
@@ -81,7 +79,10 @@ def drift_rows(model: InvlabModel, rgb: np.ndarray, rate: float, generations: in
     rate_t = torch.tensor([float(rate)])
     for k in range(1, generations + 1):
         padded = model.pad(x)
-        symbols = model.scale_symbols(padded, rate)
+        try:
+            symbols = model.scale_symbols(padded, rate)
+        except NoLevelsViewError:  # a model that does not say its symbols: PSNR only
+            symbols = {}
         with eval_mode(model):
             x_hat = model.crop(model(padded, rate_t)["x_hat"].clamp(0, 1), h, w)
         current = to_uint8(x_hat)
@@ -98,14 +99,14 @@ def drift_rows(model: InvlabModel, rgb: np.ndarray, rate: float, generations: in
 
 
 def drift_study(name: str, images: dict[str, np.ndarray], generations: int = 50, match_bpp: float | None = 0.5,
-                rate: float | None = None, variants: Sequence[str] = tuple(VARIANTS),
+                rate: float | None = None, variants: Sequence[str] | None = None,
                 progress: bool = True) -> pd.DataFrame:
     """Every variant of ``name`` on every image: the rows of :func:`drift_rows` with ``variant``, ``image`` and
     ``rate`` columns. The rate is ``rate`` if given, else the shipped model's setting nearest ``match_bpp`` bpp on
-    each image (real encodes), else the middle of its range."""
+    each image (real encodes), else the middle of its range (a fixed-rate family: a weight index). ``variants``:
+    default all of :func:`variants_of`."""
     shipped = LearnedCodec(name)
-    if not shipped.rate_space.continuous:
-        raise InvlabError(f"{name} is not a variable-rate model: the drift study needs one model for every variant")
+    variants = variants_of(name) if variants is None else list(variants)
     frames = []
     bar = tqdm(total=len(images) * len(variants) * generations, desc=f"drift {name}", unit="gen",
                disable=not progress)
@@ -115,7 +116,7 @@ def drift_study(name: str, images: dict[str, np.ndarray], generations: int = 50,
         for variant in variants:
             bar.set_postfix_str(f"{image} · {variant}")
             model = variant_model(name, variant, start)
-            df = drift_rows(model, rgb, start, generations, float_pixels=VARIANTS[variant][2],
+            df = drift_rows(model, rgb, start, generations, float_pixels=variant == FLOAT_PIXELS,
                             on_generation=bar.update)
             frames.append(df.assign(variant=variant, image=image, rate=start))
     bar.close()
@@ -134,6 +135,9 @@ def drift_summary(rows: pd.DataFrame, at: Sequence[int] = (1, 10, 50)) -> pd.Dat
         row: dict[str, Any] = {"variant": variant}
         row.update({f"PSNR@{k} (dB)": round(float(mean_psnr[k]), 2) for k in at if k in mean_psnr.index})
         row["ΔPSNR (dB)"] = round(float(mean_psnr.iloc[-1] - mean_psnr.iloc[0]), 2)
+        if not scales:  # a model that does not say its symbols
+            out.append(row)
+            continue
         changed = by_gen[[f"changed_{s}" for s in scales]].sum()
         total = by_gen[[f"symbols_{s}" for s in scales]].sum().sum(axis=1)
         share = 100 * changed.sum(axis=1) / total
@@ -149,14 +153,17 @@ def drift_summary(rows: pd.DataFrame, at: Sequence[int] = (1, 10, 50)) -> pd.Dat
 
 # ---------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="msinn-mini", help="a variable-rate model (default msinn-mini)")
+    parser.add_argument("--model", default="msinn-mini",
+                        help="a learned model (default msinn-mini); a fixed-rate family starts at a weight index")
     parser.add_argument("--images", required=True, nargs="+", help="image files")
     parser.add_argument("--crop", type=int, help="code the central CROP x CROP square of each image")
     parser.add_argument("--generations", type=int, default=50)
     parser.add_argument("--match-bpp", type=float, default=0.5,
                         help="start each image at the shipped model's setting nearest this bpp (default 0.5)")
     parser.add_argument("--rate", type=float, help="start every image at this rate instead")
-    parser.add_argument("--variants", help=f"comma-separated subset of: {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", help="comma-separated subset of the model's variants: as shipped, float "
+                                            "pixels and the parts it can switch off (msinn-mini: post-net off, LRP "
+                                            "off, post-net and LRP off, g·g' = 1; the ANFIC family: QE off)")
     parser.add_argument("--out", default="results/reencoding/drift", help="folder for rows.csv and summary.json")
     parser.add_argument("--force", action="store_true", help="replace an earlier study in --out")
 
@@ -167,10 +174,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if (out / "summary.json").exists() and not args.force:
         raise OutputExistsError(f"{out} already holds a drift study; pass --force to replace it")
-    variants = [v.strip() for v in args.variants.split(",")] if args.variants else list(VARIANTS)
-    unknown = [v for v in variants if v not in VARIANTS]
+    known = variants_of(args.model)
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else known
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        raise InvlabError(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        raise InvlabError(f"unknown variants {unknown} of {args.model}; known: {', '.join(known)}")
     images = {Path(p).stem: center_crop(load_image(p).rgb, args.crop) for p in args.images}
     rows = drift_study(args.model, images, args.generations, args.match_bpp, args.rate, variants)
     summary = drift_summary(rows)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from compressai.models import CompressionModel
@@ -77,6 +77,9 @@ class InvlabModel(CompressionModel):
     #: exact inverse of the encoder's transform (what it adds after the symbols left out), so that re-encoding a
     #: decoded image gives its symbols back; its files record ``{"stable": true}``
     stable_mode: bool = False
+    #: the re-encoding study's ablations (``invlab drift``): a variant's name -> the parts :meth:`ablate` switches off
+    #: for it, each a part between the symbols and the pixels that may break the inverse
+    reencoding_ablations: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     #: input H and W are padded to a multiple of this
     pad_multiple: int = 64
@@ -192,6 +195,11 @@ class InvlabModel(CompressionModel):
         raise NoLevelsViewError(
             f"{self.registry_name or type(self).__name__} exposes no per-scale latents; notebook 02 shows them for "
             "msinn, tiny-flow and the ANFIC family")
+
+    def ablate(self, parts: tuple[str, ...]) -> None:
+        """Switch ``parts`` (named in :attr:`reencoding_ablations`) off in this instance, for the re-encoding study."""
+        if parts:
+            raise ValueError(f"{type(self).__name__} has no parts to switch off; got {parts}")
 
     def scale_symbols(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
         """The integer symbols each latent scale codes for ``x`` (eval mode, batch 1), fine to coarse: what a

@@ -14,7 +14,7 @@ M-ANFIC and MS-ANFIC (:mod:`invlab.models.anf.manfic`) add masked multi-scale la
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -67,6 +67,15 @@ class AugmentedFlowCodec(InvlabModel):
         self.level_strides = tuple(int(s) for s in level_strides)
         self.x2_weight = float(x2_weight)
         self.pad_multiple = max(s * 2**p.downsampling for s, p in zip(self.level_strides, priors, strict=True))
+
+    reencoding_ablations: ClassVar[dict[str, tuple[str, ...]]] = {"QE off": ("QE",)}
+
+    def ablate(self, parts: tuple[str, ...]) -> None:
+        """``"QE"``: decode without the quantisation-error post-filter."""
+        for part in parts:
+            if part != "QE":
+                raise ValueError(f"{type(self).__name__} has no part {part!r} to switch off")
+            self.qe = nn.Identity()
 
     @property
     def level_names(self) -> list[tuple[str, str]]:

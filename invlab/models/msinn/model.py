@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -233,6 +233,24 @@ class MSINNVRLIC(InvlabModel):
     rate_maps = True
     #: ``stable=True``: coding without the LRP and the post-net, the two parts that break the inverse
     stable_mode = True
+    reencoding_ablations: ClassVar[dict[str, tuple[str, ...]]] = {
+        "post-net off": ("post-net",), "LRP off": ("LRP",), "post-net and LRP off": ("post-net", "LRP"),
+        "g·g' = 1": ("gain product",)}
+
+    @torch.no_grad()
+    def ablate(self, parts: tuple[str, ...]) -> None:
+        """``"post-net"``: decode without it; ``"LRP"``: without the latent residual prediction; ``"gain product"``:
+        the inverse gain table set to 1 / the gain table (geometric interpolation keeps g·g' exactly 1)."""
+        for part in parts:
+            if part == "post-net":
+                self.postnet = None
+            elif part == "LRP":
+                for net in self.slices:
+                    net.lrp = None
+            elif part == "gain product":
+                self.inverse_gain.table.copy_(1.0 / self.gain.lower_bound(self.gain.table))
+            else:
+                raise ValueError(f"MSINN has no part {part!r} to switch off")
 
     @torch.inference_mode()
     def analyse(self, x: torch.Tensor) -> list[torch.Tensor]:
