@@ -34,6 +34,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.layers import MaskedConv2d
 from torch import nn
 
 FRACTION_BITS = 12  # activations: a · 2^-12
@@ -69,7 +70,10 @@ class ExactConv(ExactLayer):
         transposed = isinstance(conv, nn.ConvTranspose2d)
         if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
             raise ValueError(f"{conv} is not supported by the exact arithmetic")
-        w = conv.weight.detach().double().cpu()
+        w = conv.weight.detach()
+        if isinstance(conv, MaskedConv2d):  # a context model's masked kernel: the weights it convolves with
+            w = w * conv.mask
+        w = w.double().cpu()
         out_dim = 1 if transposed else 0
         per_out = w.transpose(0, out_dim).reshape(w.shape[out_dim], -1).abs().amax(dim=1)
         # max|w| < 2^k (frexp: exact, the same everywhere), so max|w| · 2^e ≤ 2^15 with e = 15 - k
@@ -108,28 +112,48 @@ class ExactLeakyReLU(ExactLayer):
         return torch.where(a >= 0, a, torch.floor(a * self.slope / 2**SLOPE_BITS))
 
 
+class ExactPixelShuffle(ExactLayer):
+    """Sub-pixel upsampling: a permutation of the activations, exact as it is."""
+
+    def __init__(self, factor: int):
+        self.factor = factor
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(a, self.factor)
+
+
 _LAYERS: dict[type, Callable[[nn.Module], ExactLayer]] = {
     nn.Conv2d: ExactConv,
     nn.ConvTranspose2d: ExactConv,
+    MaskedConv2d: ExactConv,
+    nn.PixelShuffle: lambda m: ExactPixelShuffle(m.upscale_factor),
     nn.ReLU: lambda m: ExactReLU(),
     nn.LeakyReLU: lambda m: ExactLeakyReLU(m.negative_slope),
 }
 
 
 class ExactNet:
-    """An ``nn.Sequential`` of convolutions and (leaky) ReLUs in exact fixed point: activations in, activations out."""
+    """An ``nn.Sequential`` (nested ones flattened) of convolutions, (leaky) ReLUs and sub-pixel shuffles, or one
+    convolution, in exact fixed point: activations in, activations out."""
 
-    def __init__(self, net: nn.Sequential):
-        unsupported = [type(m).__name__ for m in net if type(m) not in _LAYERS]
+    def __init__(self, net: nn.Module):
+        modules = _flat(net)
+        unsupported = [type(m).__name__ for m in modules if type(m) not in _LAYERS]
         if unsupported:
             raise ValueError(f"no exact form for {unsupported}")
-        self.layers = [_LAYERS[type(m)](m) for m in net]
+        self.layers = [_LAYERS[type(m)](m) for m in modules]
 
     @torch.no_grad()
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             a = layer(a)
         return a
+
+
+def _flat(net: nn.Module) -> list[nn.Module]:
+    if type(net) is nn.Sequential:
+        return [m for child in net for m in _flat(child)]
+    return [net]
 
 
 # ---------------------------------------------------------------------- tables and indices

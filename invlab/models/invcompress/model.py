@@ -37,6 +37,16 @@ from compressai.layers import CheckerboardMaskedConv2d, MaskedConv2d
 from torch import nn
 from torch.nn import functional as F
 
+from invlab.entropy.exact import (
+    ExactConv,
+    ExactNet,
+    exact_gaussian_tables,
+    exact_indexes,
+    float64_bottleneck_tables,
+    from_fixed,
+    scale_thresholds,
+    to_fixed,
+)
 from invlab.entropy.rans import TableDecoder, TableEncoder
 from invlab.errors import ModelMismatchError
 from invlab.flows import InvertibleSequence
@@ -71,6 +81,10 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
     differed from the forward's by up to 17 levels on Kodak.)
     """
 
+    #: the exact fixed-point context and parameter networks (set by the model's ``update`` with exact entropy
+    #: parameters; then ``params`` are fixed-point activations from the exact hyper-synthesis), else None
+    exact: ExactParameters | None = None
+
     def forward(self, y: torch.Tensor, params: torch.Tensor) -> dict[str, Any]:
         if self.training:
             return super().forward(y, params)
@@ -78,9 +92,20 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
         with torch.no_grad():
             y_hat = torch.cat([self._walk(params[i : i + 1], y.shape[-2], y.shape[-1], _keep_symbols, y[i : i + 1])
                                for i in range(y.shape[0])])
-        scales, means = self.entropy_parameters(self.merge(params, self.context_prediction(y_hat))).chunk(2, 1)
+        float_params = params if self.exact is None else from_fixed(params)  # the estimate: float networks
+        scales, means = self.entropy_parameters(self.merge(float_params, self.context_prediction(y_hat))).chunk(2, 1)
         _, likelihoods = gc(y_hat, scales, means=means)  # y_hat - means: the coded integer symbols (up to float)
         return {"likelihoods": {"y": likelihoods}, "y_hat": y_hat}
+
+    def _parameters_at(self, params: torch.Tensor, patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(table indices, means) at one position from its hyper parameters (B, 2M, 1, 1) and the k x k patch of
+        what is decoded so far around it: float (CompressAI's) or exact fixed point."""
+        if self.exact is not None:
+            return self.exact(params, patch)
+        cp = self.context_prediction
+        ctx = F.conv2d(patch, cp.weight * cp.mask, cp.bias)
+        scales, means = self.entropy_parameters(self.merge(params, ctx)).squeeze(3).squeeze(2).chunk(2, 1)
+        return self.gaussian_conditional.build_indexes(scales).reshape(-1), means
 
     def _walk(self, params: torch.Tensor, height: int, width: int, code: Callable[..., torch.Tensor],
               y: torch.Tensor | None = None) -> torch.Tensor:
@@ -89,17 +114,15 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
         At each position the masked 5x5 context of what is decoded so far gives (σ, μ);
         ``code(indexes, symbols_or_None)`` codes the C symbols there and returns them.
         """
-        gc, cp, k, pad = self.gaussian_conditional, self.context_prediction, self.kernel_size, self.padding
-        weight = cp.weight * cp.mask
+        gc, k, pad = self.gaussian_conditional, self.kernel_size, self.padding
         y_hat = F.pad(y, (pad, pad, pad, pad)) if y is not None else params.new_zeros(
-            1, cp.in_channels, height + 2 * pad, width + 2 * pad)
+            1, self.context_prediction.in_channels, height + 2 * pad, width + 2 * pad, dtype=torch.float32)
         for h in range(height):
             for w in range(width):
-                ctx = F.conv2d(y_hat[:, :, h : h + k, w : w + k], weight, cp.bias)
-                gaussian_params = self.entropy_parameters(self.merge(params[:, :, h : h + 1, w : w + 1], ctx))
-                scales, means = gaussian_params.squeeze(3).squeeze(2).chunk(2, 1)
+                indexes, means = self._parameters_at(params[:, :, h : h + 1, w : w + 1],
+                                                     y_hat[:, :, h : h + k, w : w + k])
                 symbols = None if y is None else gc.quantize(y_hat[:, :, h + pad, w + pad], "symbols", means)
-                symbols = code(gc.build_indexes(scales).reshape(-1), symbols).reshape(1, -1).to(means.dtype)
+                symbols = code(indexes, symbols).reshape(1, -1).to(means.dtype)
                 y_hat[:, :, h + pad, w + pad] = symbols + means
         return y_hat[:, :, pad : pad + height, pad : pad + width]
 
@@ -139,6 +162,51 @@ class SerialConsistentRasterScan(RasterScanLatentCodec):
         return {"y_hat": torch.cat(y_hats)}
 
 
+class ExactParameters:
+    """The serial walk's (table indices, means) at one position in exact fixed point: the masked 5x5 context and the
+    1x1 parameter network as :class:`~invlab.entropy.exact.ExactNet`, indices from integer thresholds."""
+
+    def __init__(self, codec: SerialConsistentRasterScan):
+        self.context = ExactConv(codec.context_prediction)
+        self.context.padding = (0, 0)  # it sees one k x k patch, as the float walk's conv2d
+        self.parameters = ExactNet(codec.entropy_parameters)
+        self.thresholds = scale_thresholds(codec.gaussian_conditional.scale_table)
+        self.merge = codec.merge
+
+    def __call__(self, params: torch.Tensor, patch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gaussian = self.parameters(self.merge(params, self.context(to_fixed(patch))))
+        scales, means = gaussian.squeeze(3).squeeze(2).chunk(2, 1)
+        return exact_indexes(scales, self.thresholds).reshape(-1), from_fixed(means)
+
+
+class ExactHyperLatentCodec(HyperLatentCodec):
+    """CompressAI's hyper-latent codec (same modules, same state dict) whose coding path, once :attr:`exact_h_s` is
+    set, gives the hyper parameters as fixed-point activations of the exact hyper-synthesis; training stays float."""
+
+    exact_h_s: ExactNet | None = None
+
+    def forward(self, y: torch.Tensor) -> dict[str, Any]:
+        if self.training or self.exact_h_s is None:
+            return super().forward(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(self.h_a(y))  # eval: round(z - median) + median, as coded
+        return {"likelihoods": {"z": z_likelihoods}, "params": self.exact_h_s(to_fixed(z_hat))}
+
+    def compress(self, y: torch.Tensor) -> dict[str, Any]:
+        if self.exact_h_s is None:
+            return super().compress(y)
+        z = self.h_a(y)
+        shape = z.size()[-2:]
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, shape)
+        return {"strings": [z_strings], "shape": shape, "params": self.exact_h_s(to_fixed(z_hat))}
+
+    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], **kwargs: Any) -> dict[str, Any]:
+        if self.exact_h_s is None:
+            return super().decompress(strings, shape, **kwargs)
+        (z_strings,) = strings
+        return {"params": self.exact_h_s(to_fixed(self.entropy_bottleneck.decompress(z_strings, shape)))}
+
+
 def _y_codec(context: str, M: int) -> nn.Module:
     """The context model + Gaussian conditional for y (mean-scale, 5x5 context M -> 2M)."""
     if context == "ar":
@@ -158,6 +226,10 @@ class InvCompress(InvlabModel):
 
     decode_bytes_per_pixel = 2550.0  # >= 1.5x measured by benchmarks/decode_memory.py: 1682, -cb 1394
 
+    #: exact entropy parameters on the serial context path (the default there; files made before decode on the float
+    #: path); an instance with the checkerboard context has float ones only and says False
+    exact_entropy = True
+
     def __init__(
         self,
         M: int = 128,
@@ -172,9 +244,18 @@ class InvCompress(InvlabModel):
         lambdas: Sequence[float] = PAPER_LAMBDAS[:1],
         family_lambdas: Sequence[float] = PAPER_LAMBDAS,
         padding: str = "replicate",
+        entropy: str | None = None,
     ):
-        """``padding``: ``"replicate"`` (invlab's) or ``"official"`` (zeros, centred; converted official weights)."""
+        """``padding``: ``"replicate"`` (invlab's) or ``"official"`` (zeros, centred; converted official weights).
+        ``entropy``: ``"exact"`` (the default with the serial context: entropy parameters every CPU computes alike)
+        or ``"float"`` (CompressAI's float networks; the checkerboard path has only this one)."""
         super().__init__(lambdas=tuple(lambdas))
+        entropy = entropy or ("exact" if context == "ar" else "float")
+        if entropy not in ("exact", "float") or (entropy == "exact" and context != "ar"):
+            raise ValueError(f"entropy must be 'exact' (serial context only) or 'float', got {entropy!r} with the "
+                             f"{context!r} context")
+        self.entropy = entropy
+        self.exact_entropy = context == "ar"  # the checkerboard path has float parameters only
         if len(self.lambdas) != 1:
             raise ValueError(f"InvCompress is fixed-rate: give one λ, got {self.lambdas}")
         self.family_lambdas = tuple(float(v) for v in family_lambdas)
@@ -194,8 +275,24 @@ class InvCompress(InvlabModel):
         self.fe_dec = FeatureEnhancement(fe_width, fe_growth) if fe else nn.Identity()
         self.acs_enc, self.acs_dec = channel_squeeze(acs, channels, M)
         h_a, h_s = hyper_networks(hyper, M, N)
-        codecs = {"y": _y_codec(context, M), "hyper": HyperLatentCodec(EntropyBottleneck(N), h_a, h_s)}
+        codecs = {"y": _y_codec(context, M), "hyper": ExactHyperLatentCodec(EntropyBottleneck(N), h_a, h_s)}
         self.latent_codec = HyperpriorLatentCodec(latent_codec=codecs)
+
+    @property
+    def coding_options(self) -> dict[str, Any]:
+        return {**super().coding_options, **({"entropy": "exact"} if self.entropy == "exact" else {})}
+
+    def update(self, scale_table=None, force: bool = False, **kwargs) -> bool:
+        """The float tables (CompressAI's), and with exact entropy parameters the exact networks and the tables every
+        CPU builds alike (derived from the weights, never stored)."""
+        updated = super().update(scale_table=scale_table, force=force, **kwargs)
+        if self.entropy == "exact":
+            hyper, y_codec = self.latent_codec.latent_codec["hyper"], self.latent_codec.latent_codec["y"]
+            exact_gaussian_tables(y_codec.gaussian_conditional)
+            float64_bottleneck_tables(hyper.entropy_bottleneck)
+            hyper.exact_h_s = ExactNet(hyper.h_s)
+            y_codec.exact = ExactParameters(y_codec)
+        return updated
 
     @property
     def context_label(self) -> str:
