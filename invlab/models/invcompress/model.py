@@ -11,6 +11,12 @@ as the paper, then CompressAI latent codecs for the entropy model: a hyperprior 
 
 The compressed ``shape`` dict records the path, and decoding with the other path is refused.
 
+Entropy parameters: on the serial path they are exact by default (``entropy="exact"``; :mod:`invlab.entropy.exact`):
+the hyper-synthesis, the masked 5x5 context and the 1x1 parameter network run in fixed point, the table index comes
+from integer thresholds and the tables are built the same way on every CPU, so a file decodes to the same symbols
+wherever it is decoded. ``entropy="float"`` (CompressAI's float networks) decodes the files made before, which carry
+no ``entropy`` option; the checkerboard path has float parameters only.
+
 Quantisation: training uses additive noise (as the paper). In eval mode ``forward`` returns what the real
 codec reconstructs, ``round(y - mu) + mu`` with ``mu`` from the decoded context (the official code used
 ``round(y)`` there, so its estimated and real reconstructions differed); for the AR path this is the
