@@ -77,6 +77,8 @@ class InvlabModel(CompressionModel):
     #: exact inverse of the encoder's transform (what it adds after the symbols left out), so that re-encoding a
     #: decoded image gives its symbols back; its files record ``{"stable": true}``
     stable_mode: bool = False
+    #: this instance codes in its stable re-encoding mode (built with ``stable=True``)
+    stable: bool = False
     #: the re-encoding study's ablations (``invlab drift``): a variant's name -> the parts :meth:`ablate` switches off
     #: for it, each a part between the symbols and the pixels that may break the inverse
     reencoding_ablations: ClassVar[dict[str, tuple[str, ...]]] = {}
@@ -120,7 +122,8 @@ class InvlabModel(CompressionModel):
         """The options of this instance that change how its files code, beyond its weights (which the file's weights
         hash names): empty for invlab's own settings, so files keep their bytes; e.g. the official padding. Encoder
         and decoder must agree on them: the file records them and the decoder checks."""
-        return {} if self.pad_mode == "replicate" else {"pad": [self.pad_mode, self.pad_multiple]}
+        options: dict[str, Any] = {} if self.pad_mode == "replicate" else {"pad": [self.pad_mode, self.pad_multiple]}
+        return {**options, **({"stable": True} if self.stable else {})}
 
     def pad(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, H, W) padded to this model's multiple, its way."""

@@ -81,6 +81,7 @@ class ANFIC(AugmentedFlowCodec):
         hyper_filters: Sequence[int] = (3, 3, 3, 3),
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = PAPER_LAMBDAS,
+        stable: bool = False,
     ):
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {sorted(CONTEXTS)}, got {context!r}")
@@ -100,6 +101,7 @@ class ANFIC(AugmentedFlowCodec):
             x2_weight=x2_weight,
             lambdas=lambdas,
             family_lambdas=family_lambdas,
+            stable=stable,
         )
         self.context = context
 

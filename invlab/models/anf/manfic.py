@@ -343,6 +343,7 @@ class MANFIC(MaskedMultiScaleCodec):
         rdo_levels: Sequence[int] | None = None,
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = MINI_LAMBDAS,
+        stable: bool = False,
     ):
         channels = [int(c) for c in level_channels]
         strides = [16 * 2**n for n in range(len(channels))]
@@ -364,6 +365,7 @@ class MANFIC(MaskedMultiScaleCodec):
             x2_weight=x2_weight,
             lambdas=lambdas,
             family_lambdas=family_lambdas,
+            stable=stable,
             granularity=granularity,
             rdo=rdo,
             rdo_levels=rdo_levels,
@@ -406,6 +408,7 @@ class MSANFIC(MaskedMultiScaleCodec):
         rdo_levels: Sequence[int] | None = None,
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = MINI_LAMBDAS,
+        stable: bool = False,
     ):
         channels = [int(c) for c in level_channels]
         strides = [16 * 2**n for n in range(len(channels))]
@@ -426,6 +429,7 @@ class MSANFIC(MaskedMultiScaleCodec):
             x2_weight=x2_weight,
             lambdas=lambdas,
             family_lambdas=family_lambdas,
+            stable=stable,
             granularity=granularity,
             rdo=rdo,
             rdo_levels=rdo_levels,

@@ -55,8 +55,10 @@ class AugmentedFlowCodec(InvlabModel):
         x2_weight: float,
         lambdas: Sequence[float],
         family_lambdas: Sequence[float],
+        stable: bool = False,
     ):
         super().__init__(lambdas=tuple(lambdas))
+        self.stable = bool(stable)
         if len(self.lambdas) != 1:
             raise ValueError(f"{type(self).__name__} is fixed-rate: give one λ, got {self.lambdas}")
         self.family_lambdas = tuple(float(v) for v in family_lambdas)
@@ -68,6 +70,8 @@ class AugmentedFlowCodec(InvlabModel):
         self.x2_weight = float(x2_weight)
         self.pad_multiple = max(s * 2**p.downsampling for s, p in zip(self.level_strides, priors, strict=True))
 
+    #: ``stable=True``: decoding without the QE post-filter (re-encoding then keeps its symbols: docs/measuring.md)
+    stable_mode = True
     reencoding_ablations: ClassVar[dict[str, tuple[str, ...]]] = {"QE off": ("QE",)}
 
     def ablate(self, parts: tuple[str, ...]) -> None:
@@ -121,14 +125,15 @@ class AugmentedFlowCodec(InvlabModel):
     def _synthesize(
         self, z_hat: Latent, masks: list[torch.Tensor] | None, mu_last: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The decoder: x_N = 0, undo the steps last to first, QE. ``mu_last`` = μ_N(ẑ) if already computed."""
+        """The decoder: x_N = 0, undo the steps last to first, QE (not in the stable mode). ``mu_last`` = μ_N(ẑ) if
+        already computed."""
         step_masks = self._step_masks(masks)
         x = self.steps[-1].synthesis(z_hat) if mu_last is None else mu_last
         z = z_hat
         for i in reversed(range(len(self.steps) - 1)):
             z = self.steps[i + 1].undo_encode(x, z, step_masks)
             x = self.steps[i].undo_decode(x, z)
-        return self.qe(x)
+        return x if self.stable else self.qe(x)
 
     def g_s(self, y_hat: Latent, depth_map: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's reconstruction (clamped to [0, 1]) from decoded latent levels (``compress(x)["y_hat"]``)."""

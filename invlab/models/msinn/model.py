@@ -330,8 +330,7 @@ class MSINNVRLIC(InvlabModel):
 
     @property
     def coding_options(self) -> dict[str, Any]:
-        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {}),
-                **({"stable": True} if self.stable else {})}
+        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {})}
 
     @property
     def coding_switches(self) -> list[str]:
