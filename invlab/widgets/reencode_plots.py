@@ -76,13 +76,16 @@ def bpp_panels(rows: pd.DataFrame) -> go.Figure:
 
 #: the drift study's variants: the shipped model black, each cause switched off in its own colour
 VARIANT_COLOURS = {"as shipped": "#000000", "post-net off": "#d6604d", "LRP off": "#4393c3",
-                   "post-net and LRP off": "#1b7837", "g·g' = 1": "#8073ac", "float pixels": "#bf812d"}
+                   "post-net and LRP off": "#1b7837", "g·g' = 1": "#8073ac", "float pixels": "#bf812d",
+                   "QE off": "#1b7837"}
 
 
-def drift_panels(rows: pd.DataFrame) -> go.Figure:
-    """The drift study (:mod:`invlab.eval.drift`): PSNR per generation, a panel per image, a line per variant."""
+def drift_panels(rows: pd.DataFrame, model: str = "") -> go.Figure:
+    """The drift study (:mod:`invlab.eval.drift`) of ``model``: PSNR per generation, a panel per image, a line per
+    variant."""
     variants = list(dict.fromkeys(rows["variant"]))
     styles = {v: theme.Style(VARIANT_COLOURS.get(v, theme.colour_of(v)), "solid" if v == "as shipped" else "dash",
                              2.2, "circle", "invertible") for v in variants}
-    return _panels(rows, rows["psnr"], "PSNR vs original (dB)", "Why it drifts: each cause switched off",
+    title = f"Why {model or 'it'} drifts: each cause switched off"
+    return _panels(rows, rows["psnr"], "PSNR vs original (dB)", title,
                    series="variant", styles=styles, key="a panel per image; black: as shipped, dashed: one cause off")
