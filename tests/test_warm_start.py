@@ -54,3 +54,29 @@ def test_anfic_mini_warm_from_noctx_starts_with_the_same_mixture_and_a_fresh_con
 def test_weights_of_another_architecture_are_refused():
     with pytest.raises(ValueError, match="share no parameter"):
         load_partial(nn.Linear(3, 3), {"other.weight": torch.zeros(3, 3)})
+
+
+def test_a_wider_network_grown_from_a_narrow_one_computes_the_same():
+    torch.manual_seed(0)
+    narrow = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.GELU(), nn.Conv2d(4, 4, 1), nn.GELU(), nn.Conv2d(4, 2, 1))
+    wide = nn.Sequential(nn.Conv2d(3, 7, 3, padding=1), nn.GELU(), nn.Conv2d(7, 7, 1), nn.GELU(), nn.Conv2d(7, 2, 1))
+    report = load_partial(wide, narrow.state_dict())
+    assert report.grown == ["0.weight", "0.bias", "2.weight", "2.bias"] and report.widened == ["4.weight"]
+    assert wide[2].weight[4:].abs().sum() > 0  # the new features start from a fresh initialisation
+    x = torch.randn(1, 3, 5, 5)
+    torch.testing.assert_close(wide(x), narrow(x), rtol=0, atol=1e-6)
+
+
+def test_msinn_mini_at_a_greater_width_starts_as_the_narrow_mini():
+    torch.manual_seed(0)
+    narrow = load_model("msinn-mini", pretrained=False).eval()
+    with torch.no_grad():  # away from the init, whose zero coupling heads would hide a wrong widening
+        for p in narrow.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    wide = load_model("msinn-mini", pretrained=False, hidden=(96, 96, 96, 128), context_width=96).eval()
+    report = load_partial(wide, narrow.state_dict())
+    assert report.grown and not report.fresh and not report.unused
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        ours, theirs = wide(x, rate=torch.tensor([2.5])), narrow(x, rate=torch.tensor([2.5]))
+    torch.testing.assert_close(ours["x_hat"], theirs["x_hat"], rtol=0, atol=1e-5)

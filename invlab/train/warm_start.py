@@ -6,6 +6,10 @@ shape match, and *widens* a weight whose input channels grew (all else equal; a 
 convolution's dimension 0): the old
 weights fill the first input channels and the new ones start at zero, so the new inputs contribute nothing at
 first and the warm ``anfic-mini`` computes what the source computed (``tests/test_warm_start.py``).
+A layer whose *output* channels grew as well (the same model at a greater width, e.g. msinn-mini-12 with wider
+conditioners and context networks) keeps its old filters in its first outputs and a fresh initialisation for the new
+ones; as the next layer's new inputs start at zero, the wider network still computes what the narrow one computed
+(the new features only start to count as training moves those zeros).
 ``msanfic-mini`` takes the ANF steps and the finest level's prior this way, but its split network, coarser levels
 and prior activations differ, so it starts near the source, not equal to it. Everything else keeps its fresh
 initialisation and is reported, so a run never starts from a silently half-loaded model.
@@ -25,12 +29,13 @@ class WarmStartReport:
 
     copied: list[str] = field(default_factory=list)
     widened: list[str] = field(default_factory=list)  # input channels grew: old weights first, zeros after
+    grown: list[str] = field(default_factory=list)  # output channels grew (inputs too, maybe): old first, fresh after
     fresh: list[str] = field(default_factory=list)  # in the model, not usable from the source: initialised afresh
     unused: list[str] = field(default_factory=list)  # in the source, not in the model
 
     def summary(self) -> str:
         return (f"warm start: {len(self.copied)} tensors copied, {len(self.widened)} widened "
-                f"({', '.join(self.widened) or 'none'}), {len(self.fresh)} fresh "
+                f"({', '.join(self.widened) or 'none'}), {len(self.grown)} grown, {len(self.fresh)} fresh "
                 f"({', '.join(self.fresh) or 'none'}), {len(self.unused)} unused")
 
 
@@ -46,6 +51,15 @@ def _widens(old: torch.Tensor, new: torch.Tensor, dim: int) -> bool:
     if old.dim() != new.dim() or old.dim() < 2 or old.shape[dim] >= new.shape[dim]:
         return False
     return all(a == b for i, (a, b) in enumerate(zip(old.shape, new.shape, strict=True)) if i != dim)
+
+
+def _grows(old: torch.Tensor, new: torch.Tensor, dim: int) -> bool:
+    """Whether ``new`` is ``old`` with more output channels (and perhaps more inputs, dimension ``dim``), else equal."""
+    output = 1 - dim if new.dim() >= 2 else 0
+    if old.dim() != new.dim() or old.shape[output] >= new.shape[output]:
+        return False
+    return all(a == b or (i in (dim, output) and a < b)
+               for i, (a, b) in enumerate(zip(old.shape, new.shape, strict=True)))
 
 
 def load_partial(model: nn.Module, state: dict[str, torch.Tensor], *,
@@ -72,11 +86,21 @@ def load_partial(model: nn.Module, state: dict[str, torch.Tensor], *,
             wide.narrow(dim, 0, old.shape[dim]).copy_(old.to(new.dtype))
             merged[name] = wide
             report.widened.append(name)
+        elif new.is_floating_point() and _grows(old, new, dim := _input_dim(model, name)):
+            grown = new.clone()  # the fresh initialisation for the new outputs
+            if new.dim() >= 2 and old.shape[dim] < new.shape[dim]:
+                grown.narrow(dim, old.shape[dim], new.shape[dim] - old.shape[dim]).zero_()  # new inputs: no effect
+            corner = grown
+            for i, size in enumerate(old.shape):
+                corner = corner.narrow(i, 0, size)
+            corner.copy_(old.to(new.dtype))
+            merged[name] = grown
+            report.grown.append(name)
         elif not name.endswith(rebuilt_buffers):
             report.fresh.append(name)
     report.unused = [name for name in state if name not in target]
     params = {name for name, _ in model.named_parameters()}
-    if not params & (set(report.copied) | set(report.widened)):
+    if not params & (set(report.copied) | set(report.widened) | set(report.grown)):
         raise ValueError("the warm-start weights share no parameter with this model (another architecture?)")
     model.load_state_dict(merged)
     return report
