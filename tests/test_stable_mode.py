@@ -59,7 +59,8 @@ def test_the_anfic_family_s_stable_mode_decodes_without_its_post_filter(crop):
 
 
 def test_a_model_without_a_stable_mode_is_refused_with_the_models_that_have_one():
-    with pytest.raises(UnknownCodecError, match="no stable re-encoding mode; models with one: .*anfic-mini.*msinn-mini"):
+    refusal = "no stable re-encoding mode; models with one: .*anfic-mini.*msinn-mini"
+    with pytest.raises(UnknownCodecError, match=refusal):
         LearnedCodec("bmshj2018-hyperprior-mini+stable")
     assert with_stable_modes(["msinn-mini", "jpeg", "bmshj2018-hyperprior-mini"]) == [
         "msinn-mini", "msinn-mini+stable", "jpeg", "bmshj2018-hyperprior-mini"]

@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --init-from: continue a run from a weights file at this step (fresh optimiser)")
     parser.add_argument("--init-partial", action="store_true",
                         help="with --init-from: weights of a related model (e.g. anfic-mini from anfic-mini-noctx): "
-                             "take the tensors that fit, widen grown input channels with zeros, keep the old filters in "
-                             "grown output channels (the same model at a greater width, --config), report the rest")
+                             "take the tensors that fit, widen grown input channels with zeros, keep the old filters "
+                             "in grown output channels (the same model at a greater width, --config), report the rest")
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     parser.add_argument("--export", action="store_true", help="write weights/NAME[-qI].pt + .json from the checkpoint")
     parser.add_argument("--fp16", action="store_true", help="export: store parameters as fp16")
