@@ -62,7 +62,7 @@ def test_a_layer_whose_sums_could_leave_float64s_exact_range_is_refused():
     with pytest.raises(ValueError, match="not exact"):
         ExactNet(nn.Sequential(nn.Conv2d(16384, 1, 3)))  # fan-in 147 456 x 2^14 x 2^23 > 2^53
     with pytest.raises(ValueError, match="no exact form"):
-        ExactNet(nn.Sequential(nn.Conv2d(2, 2, 1), nn.GELU()))
+        ExactNet(nn.Sequential(nn.Conv2d(2, 2, 1), nn.Sigmoid()))
 
 
 def test_table_indices_come_from_integer_thresholds():
@@ -85,9 +85,10 @@ def test_the_gaussian_tables_are_computed_alike_each_time():
     assert a._quantized_cdf is not b._quantized_cdf  # copies: one model's tables are not another's
 
 
-def test_a_file_made_before_the_exact_entropy_parameters_still_decodes():
+@pytest.mark.parametrize("name", ["mbt2018-mean-mini", "msinn-mini-12"])
+def test_a_file_made_before_the_exact_entropy_parameters_still_decodes(name: str):
     rgb = np.ascontiguousarray(load_image("data/kodak/kodim23.png").rgb[150:278, 250:378])
-    exact, old = LearnedCodec("mbt2018-mean-mini"), LearnedCodec("mbt2018-mean-mini", entropy="float")
+    exact, old = LearnedCodec(name), LearnedCodec(name, entropy="float")
     data, picture = old.encode_with_reconstruction(rgb, 2)
     assert exact.decode(data).tolist() == picture.tolist()  # the float path, chosen by the file's options
     new = exact.encode(rgb, 2)
@@ -120,3 +121,17 @@ def test_the_vectors_decode_to_the_same_symbols_under_other_cpu_kernels(setting:
     for _, path, _ in jobs:  # the same symbols (the stream's symbol checksum holds), pixels within the bound
         assert results[path]["outcome"] in ("exact", "pixels differ"), f"{path} under {setting}: {results[path]}"
         assert results[path].get("max", 0) <= PIXEL_BOUND, f"{path} under {setting}: {results[path]}"
+
+
+def test_a_large_convolution_in_bands_gives_the_numbers_of_one_convolution():
+    import torch.nn.functional as F
+
+    from invlab.entropy.exact import BAND_PIXELS
+
+    torch.manual_seed(0)
+    for kernel, padding in ((3, 1), (1, 0), (5, 2)):
+        layer = ExactNet(nn.Conv2d(8, 6, kernel, padding=padding)).layers[0]
+        a = to_fixed(torch.randn(1, 8, BAND_PIXELS // 50, 77))  # more pixels than one band
+        whole = F.conv2d(a, layer.weight, None, 1, layer.padding)
+        expected = torch.floor((whole + layer.bias) * layer.unscale + 0.5).clamp(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+        assert torch.equal(layer(a), expected)

@@ -6,6 +6,8 @@ parameters that choose it (σ, μ) come out of float convolutions, their last bi
 Here the networks that compute them run in fixed point, exactly:
 
 - activations are integers ``a`` standing for ``a · 2^-FRACTION_BITS``, clamped to ±``ACTIVATION_LIMIT``;
+- smooth nonlinearities (GELU, tanh) are tables over the activations' grid, computed once with Python's scalar
+  ``math`` (:class:`ExactLookup`);
 - each layer's weights are integers per output channel, ``w_int = round(w · 2^e)`` with the largest ``e`` that
   keeps them within ±2^15 (``WEIGHT_BITS``), its bias ``round(b · 2^(e + FRACTION_BITS))``;
 - a layer's sum is computed in float64 on integer values: every product and every partial sum is an integer below
@@ -37,12 +39,16 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.layers import MaskedConv2d
 from torch import nn
 
+from invlab.entropy.checkerboard import MultistageMaskedConv2d
+from invlab.layers import ChannelsLast
+
 FRACTION_BITS = 12  # activations: a · 2^-12
 ACTIVATION_LIMIT = 2**23 - 1  # |a| ≤ this, i.e. |value| < 2048
 WEIGHT_BITS = 16  # |w_int| ≤ 2^15
 SLOPE_BITS = 16  # LeakyReLU's slope as round(slope · 2^16) / 2^16
 EXACT_LIMIT = 2.0**53  # float64 holds every integer below this exactly
 ONE = float(2**FRACTION_BITS)
+BAND_PIXELS = 64 * 64  # larger convolutions run a band of rows at a time (the same sums, less memory)
 
 
 def to_fixed(x: torch.Tensor) -> torch.Tensor:
@@ -71,8 +77,9 @@ class ExactConv(ExactLayer):
         if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
             raise ValueError(f"{conv} is not supported by the exact arithmetic")
         w = conv.weight.detach()
-        if isinstance(conv, MaskedConv2d):  # a context model's masked kernel: the weights it convolves with
-            w = w * conv.mask
+        mask = getattr(conv, "mask", None)
+        if mask is not None:  # a context model's masked kernel: the weights it convolves with
+            w = w * mask
         w = w.double().cpu()
         out_dim = 1 if transposed else 0
         per_out = w.transpose(0, out_dim).reshape(w.shape[out_dim], -1).abs().amax(dim=1)
@@ -94,9 +101,23 @@ class ExactConv(ExactLayer):
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         if self.transposed:
             acc = F.conv_transpose2d(a, self.weight, None, self.stride, self.padding, self.output_padding)
+        elif self.stride == (1, 1) and a.shape[-2] * a.shape[-1] > BAND_PIXELS:
+            acc = self._in_bands(a)
         else:
             acc = F.conv2d(a, self.weight, None, self.stride, self.padding)
         return torch.floor((acc + self.bias) * self.unscale + 0.5).clamp_(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+
+    def _in_bands(self, a: torch.Tensor) -> torch.Tensor:
+        """The same sums, a band of rows at a time (float64 convolution unfolds its input: this bounds the memory);
+        every sum is exact, so the bands give the very numbers of one convolution."""
+        pad_h, pad_w = self.padding
+        height, width = a.shape[-2:]
+        out_h = height + 2 * pad_h - self.weight.shape[-2] + 1
+        rows = max(1, BAND_PIXELS // width)
+        padded = F.pad(a, (0, 0, pad_h, pad_h))
+        bands = [F.conv2d(padded[..., r : r + min(rows, out_h - r) + self.weight.shape[-2] - 1, :], self.weight,
+                          None, 1, (0, pad_w)) for r in range(0, out_h, rows)]
+        return torch.cat(bands, dim=-2)
 
 
 class ExactReLU(ExactLayer):
@@ -110,6 +131,34 @@ class ExactLeakyReLU(ExactLayer):
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         return torch.where(a >= 0, a, torch.floor(a * self.slope / 2**SLOPE_BITS))
+
+
+class ExactLookup(ExactLayer):
+    """A smooth function as a table over the activations' grid on [-limit, limit] (scalar float64 ``math``, the
+    same on every CPU kernel); beyond it the table's end values (the function is flat there to within half a step
+    of the grid), or with ``identity_above`` the activation itself above ``limit`` (GELU)."""
+
+    def __init__(self, function: Callable[[float], float], limit: float, identity_above: bool = False):
+        self.reach = int(limit * ONE)
+        self.table = torch.tensor([round(function(k / ONE) * ONE) for k in range(-self.reach, self.reach + 1)],
+                                  dtype=torch.float64)
+        self.identity_above = identity_above
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        inside = self.table.take((a.clamp(-self.reach, self.reach) + self.reach).long())
+        return torch.where(a > self.reach, a, inside) if self.identity_above else inside
+
+
+@functools.lru_cache(maxsize=1)
+def exact_gelu() -> ExactLookup:
+    """GELU, x·Φ(x): within half a grid step of 0 below -8 and of x above 8."""
+    return ExactLookup(lambda x: 0.5 * x * math.erfc(-x / math.sqrt(2.0)), 8.0, identity_above=True)
+
+
+@functools.lru_cache(maxsize=1)
+def exact_tanh() -> ExactLookup:
+    """tanh: ±1 to within half a grid step beyond ±10."""
+    return ExactLookup(math.tanh, 10.0)
 
 
 class ExactPixelShuffle(ExactLayer):
@@ -126,15 +175,24 @@ _LAYERS: dict[type, Callable[[nn.Module], ExactLayer]] = {
     nn.Conv2d: ExactConv,
     nn.ConvTranspose2d: ExactConv,
     MaskedConv2d: ExactConv,
+    MultistageMaskedConv2d: ExactConv,
     nn.PixelShuffle: lambda m: ExactPixelShuffle(m.upscale_factor),
     nn.ReLU: lambda m: ExactReLU(),
     nn.LeakyReLU: lambda m: ExactLeakyReLU(m.negative_slope),
+    nn.GELU: lambda m: _exact_gelu_of(m),
 }
 
 
+def _exact_gelu_of(module: nn.GELU) -> ExactLayer:
+    if module.approximate != "none":
+        raise ValueError("only the exact GELU (approximate='none') has an exact form")
+    return exact_gelu()
+
+
 class ExactNet:
-    """An ``nn.Sequential`` (nested ones flattened) of convolutions, (leaky) ReLUs and sub-pixel shuffles, or one
-    convolution, in exact fixed point: activations in, activations out."""
+    """An ``nn.Sequential`` (nested ones and their subclasses that only change the memory layout flattened) of
+    convolutions, (leaky) ReLUs, GELUs and sub-pixel shuffles, or one convolution, in exact fixed point:
+    activations in, activations out."""
 
     def __init__(self, net: nn.Module):
         modules = _flat(net)
@@ -151,7 +209,7 @@ class ExactNet:
 
 
 def _flat(net: nn.Module) -> list[nn.Module]:
-    if type(net) is nn.Sequential:
+    if type(net) in (nn.Sequential, ChannelsLast):  # ChannelsLast: a layout, not arithmetic
         return [m for child in net for m in _flat(child)]
     return [net]
 
