@@ -209,13 +209,14 @@ def test_anfic_pads_as_the_official_evaluation():
 
 def test_a_file_records_the_options_it_was_coded_with(tmp_path, small_rgb):
     """The official padding and anchor colour travel in the file: a decoder built with other options refuses it
-    instead of cropping the wrong window; invlab's own models record nothing (their files keep their bytes)."""
+    instead of cropping the wrong window; invlab's own models record only their exact entropy parameters."""
     path = tmp_path / "official.pth"
     torch.save(official_state(load_fixture("msinn-8-postnet.pt")), path)
     out = convert_checkpoint("msinn", path, tmp_path / "converted.pt")
     data = LearnedCodec("msinn", weights=out).encode(small_rgb, 2.0)
     meta = InvlabFile.from_bytes(data).meta
-    assert meta["options"] == {"pad": ["zeros-centred", 64], "anchor_colour": 1}
+    assert meta["options"] == {"pad": ["zeros-centred", 64], "anchor_colour": 1, "entropy": "exact"}
     with pytest.raises(ModelMismatchError, match="options"):
         LearnedCodec("msinn", weights=out, padding="replicate", anchor_colour=0).decode(data)
-    assert create_model("msinn-mini").coding_options == {}
+    assert create_model("msinn-mini").coding_options == {"entropy": "exact"}
+    assert create_model("msinn-mini", entropy="float").coding_options == {}

@@ -33,7 +33,7 @@ class ResidualCoder(Coder, Protocol):
 
 def scale_indexes(gaussian: GaussianConditional, scales: torch.Tensor) -> torch.Tensor:
     """``gaussian.build_indexes(scales)`` (the scale-table bin of each σ) by binary search, not 63 passes."""
-    table = gaussian.scale_table
+    table = gaussian.scale_table.to(scales.dtype)  # float64 σ (exact entropy parameters) against the same values
     return torch.searchsorted(table[:-1], scales.contiguous(), right=False).int()
 
 

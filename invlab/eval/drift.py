@@ -15,10 +15,10 @@ them; PSNR only otherwise):
   (the quantisation-error post-filter); InvCompress declares none (see docs/measuring.md);
 - ``float pixels``: as shipped, but each generation is fed the decoder's float output, not its 8-bit rounding.
 
-Each generation runs the eval-mode forward, which rounds like the coder: its reconstruction is the decoder's
-output (``invlab evaluate`` checks this on every Kodak file: ``decode_matches_forward``), so no bitstream is
-written here. The variants share the starting rate of the shipped model (found by real encodes near a bpp; a
-fixed-rate family's weight index).
+Each generation runs the model's coded forward (``coded_forward``), which rounds like the coder: its
+reconstruction is the decoder's output (``invlab evaluate`` checks this on every Kodak file:
+``decode_matches_forward``), so no bitstream is written here. The variants share the starting rate of the shipped
+model (found by real encodes near a bpp; a fixed-rate family's weight index).
 
     invlab drift --model msinn-mini --images data/kodak/kodim04.png data/kodak/kodim15.png data/kodak/kodim23.png \\
         --crop 256 --generations 50 --match-bpp 0.5 --out results/reencoding/drift
@@ -84,7 +84,7 @@ def drift_rows(model: InvlabModel, rgb: np.ndarray, rate: float, generations: in
         except NoLevelsViewError:  # a model that does not say its symbols: PSNR only
             symbols = {}
         with eval_mode(model):
-            x_hat = model.crop(model(padded, rate_t)["x_hat"].clamp(0, 1), h, w)
+            x_hat = model.crop(model.coded_forward(padded, rate_t)["x_hat"].clamp(0, 1), h, w)
         current = to_uint8(x_hat)
         row = {"generation": k, "psnr": psnr(original, current), "psnr_prev": psnr(previous_rgb, current)}
         for scale, q in symbols.items():

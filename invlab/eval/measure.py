@@ -90,15 +90,15 @@ def learned_extras(codec: LearnedCodec, rgb: np.ndarray, rate: float, data: byte
 def estimate(codec: LearnedCodec, rgb: np.ndarray, rate: float) -> tuple[dict[str, float], np.ndarray]:
     """Estimated bits per likelihood key of the eval-mode forward, and its reconstruction as uint8 RGB.
 
-    The forward of every invlab model in eval mode rounds like the coder, so this is the encoder's own view:
-    the bits its entropy model promises, and the image the decoder should return.
+    The model's coded forward (:meth:`~invlab.models.base.InvlabModel.coded_forward`) rounds like the coder, so
+    this is the encoder's own view: the bits its entropy model promises, and the image the decoder should return.
     """
     model = codec.model(rate)
     x = model.pad(to_tensor(rgb).to(codec.device))
     model_rate = codec.model_rate(rate)
     rate_t = torch.tensor([0.0 if model_rate is None else model_rate], device=codec.device)
     with eval_mode(model):
-        out = model(x, rate_t)
+        out = model.coded_forward(x, rate_t)
     bits = {k: float(-torch.log2(lk).sum()) for k, lk in out["likelihoods"].items()}
     return bits, to_uint8(model.crop(out["x_hat"], *rgb.shape[:2]))
 

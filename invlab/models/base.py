@@ -137,6 +137,12 @@ class InvlabModel(CompressionModel):
 
         return crop(x_hat, height, width, self.pad_multiple, self.pad_mode)
 
+    def coded_forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
+        """The eval-mode forward as the files code it: ``"x_hat"`` is what :meth:`decompress` returns for this
+        image (before clamping), ``"likelihoods"`` the coded symbols'. The plain forward by default (it rounds
+        like the coder); a model whose files code with other arithmetic than its training forward overrides it."""
+        return self(x, rate)
+
     def analyse(self, x: torch.Tensor) -> Any:
         """The rate-independent part of :meth:`compress` for a padded batch ``x`` (``rate_free_analysis`` models)."""
         raise NotImplementedError(f"{type(self).__name__} has no rate-free analysis")

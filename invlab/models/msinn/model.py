@@ -28,6 +28,7 @@ Our choices where the paper/code differ or are silent:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -45,6 +46,7 @@ from invlab.flows.units import residual_conditioner
 from invlab.layers import ChannelsLast
 from invlab.models.base import InvlabModel, eval_mode
 from invlab.models.msinn import LAMBDAS_12
+from invlab.models.msinn.arithmetic import FixedArithmetic, FloatArithmetic
 from invlab.models.msinn.context import SliceEntropyModel
 from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
 
@@ -52,7 +54,6 @@ from invlab.models.msinn.postnet import POSTNET_WEIGHT, build_postnet
 LATENT_CHANNELS = (6, 12, 24, 48, 48)
 #: anchor whose gains are 1 under the "sqrt-lambda" init
 REFERENCE_LAMBDA = 0.0130
-LRP_WEIGHT = 0.5
 
 
 @dataclass
@@ -82,7 +83,9 @@ def _channels_last(make: SubnetConstructor) -> SubnetConstructor:
 class MSINNVRLIC(InvlabModel):
     """The MSINN-VRLIC codec; ``rate`` is any real in [0, anchors - 1]."""
 
-    decode_bytes_per_pixel = 1400.0  # 1.5x measured by benchmarks/decode_memory.py: 908
+    # 1.5x benchmarks/decode_memory.py's figure at 512² and 1024² with exact entropy parameters (1068, 1089 bytes per
+    # pixel; smaller images add a fixed ~0.1 GB of tables and float64 buffers: 3162 per pixel at 128²; float path 908)
+    decode_bytes_per_pixel = 1650.0
 
     variable_rate = True
     pad_multiple = 16
@@ -90,14 +93,20 @@ class MSINNVRLIC(InvlabModel):
     def __init__(self, depths: tuple[int, ...] = (4, 4, 4, 4), hidden: tuple[int, ...] = (128, 128, 128, 192),
                  context_width: int = 128, postnet: str | None = "unet", lrp: bool = True, anchors: int = 8,
                  gain_init: str = "sqrt-lambda", lu: bool = False, anchor_colour: int = 0, padding: str = "replicate",
-                 xtilde_weight: float = 0.0, stable: bool = False):
+                 xtilde_weight: float = 0.0, stable: bool = False, entropy: str = "exact"):
         """``anchor_colour``: the checkerboard colour ``(row + col) % 2`` of y5's anchors (the colour alternates from
         slice to slice); invlab's models use 0, the official code 1 (its weights convert with 1). ``padding``:
         ``"replicate"`` to a multiple of 16, or ``"official"`` (zeros, centred, to 64; see ``use_padding``).
         ``xtilde_weight``: training only, a distortion term on the INN's own reconstruction x̃ (before the post-net)
         with this weight beside the one on x̂, so that x̃ is asked to be good too (0: the paper's loss).
         ``stable``: the stable re-encoding mode (the same weights; coding leaves out the latent residual prediction
-        and the post-net, so the decoder's picture is the INN's exact inverse of the coded latents)."""
+        and the post-net, so the decoder's picture is the INN's exact inverse of the coded latents).
+        ``entropy``: ``"exact"`` (files code their symbols' tables from entropy parameters every CPU computes alike,
+        :mod:`.arithmetic`) or ``"float"`` (the trained float networks; files made before, which carry no
+        ``entropy`` option). Training runs the float networks either way; files, :meth:`coded_forward` and the analysis
+        helpers the chosen arithmetic."""
+        if entropy not in ("exact", "float"):
+            raise ValueError(f"entropy must be 'exact' or 'float', got {entropy!r}")
         if not 2 <= anchors <= len(LAMBDAS_12):
             raise ValueError(f"anchors must be in [2, {len(LAMBDAS_12)}]")
         if anchor_colour not in (0, 1):
@@ -111,6 +120,8 @@ class MSINNVRLIC(InvlabModel):
                                            **({"xtilde_weight": xtilde_weight} if xtilde_weight else {}))
         self.xtilde_weight = float(xtilde_weight)
         self.stable = bool(stable)
+        self.entropy = entropy
+        self._fixed: FixedArithmetic | None = None  # derived from the weights when first needed, never stored
         levels = []
         for i, (depth, width) in enumerate(zip(depths, hidden, strict=True)):
             cond = _channels_last(residual_conditioner(width))
@@ -140,16 +151,20 @@ class MSINNVRLIC(InvlabModel):
 
     # ------------------------------------------------------------------ the coarse-to-fine walk
     def _slice_gains(self, rate: torch.Tensor, shapes: list[tuple[int, int, int]],
-                     rate_map: torch.Tensor | None = None) -> list[tuple[torch.Tensor, ...]]:
+                     rate_map: torch.Tensor | None = None,
+                     tables: Sequence[Callable[[torch.Tensor], torch.Tensor]] | None = None,
+                     ) -> list[tuple[torch.Tensor, ...]]:
         """Per latent (y1 ... y5): (g, g', s), each (B, c, 1, 1); with ``rate_map`` (B, rows, cols), one rate per
         16x16-pixel block (:data:`invlab.rate_map.BLOCK`), each (B, c, H_i, W_i): the block's gains at every position
-        in it."""
+        in it. ``tables``: what maps rates (N,) to the three gain rows (N, 138) (default the gain tables' float
+        forward; the exact arithmetic gives its scalar-math ones)."""
+        tables = self._gain_tables() if tables is None else tables
         if rate_map is None:
-            chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in self._gain_tables()]
+            chunks = [torch.split(t(rate)[:, :, None, None], LATENT_CHANNELS, dim=1) for t in tables]
             return list(zip(*chunks, strict=True))
         b, rows, cols = rate_map.shape
         gains = []
-        for table in self._gain_tables():
+        for table in tables:
             per_block = table(rate_map.reshape(-1)).reshape(b, rows, cols, -1).permute(0, 3, 1, 2)
             parts = []
             for part, (_, height, width) in zip(torch.split(per_block, LATENT_CHANNELS, dim=1), shapes, strict=True):
@@ -160,45 +175,58 @@ class MSINNVRLIC(InvlabModel):
             gains.append(parts)
         return list(zip(*gains, strict=True))
 
-    def _code_slice(self, coder: ResidualCoder, key: str, net: SliceEntropyModel, y: torch.Tensor | None,
-                    h: torch.Tensor | None, like: torch.Tensor, gain: torch.Tensor, inverse_gain: torch.Tensor,
-                    scale_gain: torch.Tensor, colour: int) -> torch.Tensor:
+    def _code_slice(self, arith: FloatArithmetic | FixedArithmetic, coder: ResidualCoder, key: str,
+                    net: SliceEntropyModel, y: torch.Tensor | None, h: torch.Tensor | None, like: torch.Tensor,
+                    gain: torch.Tensor, inverse_gain: torch.Tensor, scale_gain: torch.Tensor,
+                    colour: int) -> torch.Tensor:
         """Anchors, then non-anchors with the spatial context of the decoded anchors; ŷ before LRP."""
         anchors = anchor_mask(*like.shape[-2:], colour, like.device)
-        context = net.channel_params(h, like)
-        scale, mean = net.fuse(context, torch.zeros_like(context))
-        q = coder.code(key, y, scale * scale_gain, mean, gain, anchors)
-        y_anchors = torch.where(anchors, q * inverse_gain + mean, like)
-        scale, mean = net.fuse(context, net.spatial_context(y_anchors, anchors))
-        q = coder.code(key, y, scale * scale_gain, mean, gain, ~anchors)
-        return torch.where(anchors, y_anchors, q * inverse_gain + mean)
+        context = arith.channel(net, h, like)
+        scale, mean = arith.fuse(net, context, torch.zeros_like(context))
+        q = coder.code(key, y, *arith.coded(scale, scale_gain, mean), gain, anchors)
+        y_anchors = torch.where(anchors, arith.dequantise(q, inverse_gain, mean), like)
+        scale, mean = arith.fuse(net, context, arith.spatial(net, y_anchors, anchors))
+        q = coder.code(key, y, *arith.coded(scale, scale_gain, mean), gain, ~anchors)
+        return torch.where(anchors, y_anchors, arith.dequantise(q, inverse_gain, mean))
 
     def _walk(self, coder: ResidualCoder, rate: torch.Tensor, size: tuple[int, int],
               latents: list[torch.Tensor] | None = None, synthesize: bool = True,
-              rate_map: torch.Tensor | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
+              rate_map: torch.Tensor | None = None,
+              arith: FloatArithmetic | FixedArithmetic | None = None) -> tuple[torch.Tensor | None, list[torch.Tensor]]:
         """Code y5 -> y1 with ``coder``; returns (x̃, [ŷ1 ... ŷ5]). ``latents`` is None when decoding.
 
         With ``synthesize=False`` (the encoder) it stops once y1's symbols are coded and returns no x̃:
         y1's LRP and the last inverse level only serve the reconstruction. ``rate_map``: see :meth:`compress`.
+        ``arith``: the arithmetic between symbols and tables (:mod:`.arithmetic`; default the float networks).
         """
+        arith = arith or FloatArithmetic(self)
         shapes = self.flow.latent_shapes((3, *size))
-        gains = self._slice_gains(rate, shapes, rate_map)
+        gains = arith.gains(rate, shapes, rate_map)
         last_level = len(self.flow.levels) - 1
         y_hats: list[torch.Tensor] = [torch.empty(0)] * len(shapes)
         h = None
         for step, i in enumerate(reversed(range(len(shapes)))):
             net, (g, g_inv, s) = self.slices[i], gains[i]
-            like = torch.zeros(rate.shape[0], *shapes[i], device=rate.device)
+            like = torch.zeros(rate.shape[0], *shapes[i], device=rate.device, dtype=arith.dtype)
             y = None if latents is None else latents[i]
-            y_hat = self._code_slice(coder, f"y{i + 1}", net, y, h, like, g, g_inv, s, (step + self.anchor_colour) % 2)
+            y_hat = self._code_slice(arith, coder, f"y{i + 1}", net, y, h, like, g, g_inv, s,
+                                     (step + self.anchor_colour) % 2)
             if i == 0 and not synthesize:
-                y_hats[i] = y_hat
-                return None, y_hats
+                y_hats[i] = arith.to_float(y_hat)
+                return None, [arith.to_float(t) for t in y_hats]
             if net.lrp is not None and not self.stable:
-                y_hat = y_hat + LRP_WEIGHT * torch.tanh(net.residual_prediction(y_hat, h)) * g_inv
+                y_hat = arith.predict_residual(net, y_hat, h, g_inv)
             y_hats[i] = y_hat
-            h = y_hat if h is None else self.flow.inverse_level(min(i, last_level), torch.cat([y_hat, h], 1))
-        return h, y_hats
+            h = y_hat if h is None else arith.inverse_level(min(i, last_level), torch.cat([y_hat, h], 1))
+        return h, [arith.to_float(t) for t in y_hats]
+
+    def _coding_arithmetic(self) -> FloatArithmetic | FixedArithmetic:
+        """The arithmetic of real files: exact fixed point (built once) or the float networks."""
+        if self.entropy == "float":
+            return FloatArithmetic(self)
+        if self._fixed is None:
+            self._fixed = FixedArithmetic(self)
+        return self._fixed
 
     def _postprocess(self, x_tilde: torch.Tensor) -> torch.Tensor:
         if self.postnet is None or self.stable:
@@ -214,16 +242,27 @@ class MSINNVRLIC(InvlabModel):
     def forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
         """Training (noise for the rate, STE rounding for the reconstruction) or eval (rounding); rate (B,).
         ``"x_tilde"``: the INN's own reconstruction, before the post-net."""
-        coder = ResidualLikelihoodCoder(self.gaussian_conditional)
         rate_t = self._rate_tensor(rate, x)
-        x_tilde, _ = self._walk(coder, rate_t, x.shape[-2:], self.flow(x))
-        coded = coder.finish()
-        likelihoods = {f"y{i + 1}": coded[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
-        out = {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods, "x_tilde": x_tilde}
+        out = self._likelihood_walk(x, rate_t, FloatArithmetic(self))
+        x_tilde = out["x_tilde"]
         if self.xtilde_weight:
             mse = (x_tilde - x).pow(2).mean(dim=(1, 2, 3))
             out["extra_loss"] = self.xtilde_weight * 255.0**2 * (self.lambda_of(rate_t) * mse).mean()
         return out
+
+    def _likelihood_walk(self, x: torch.Tensor, rate: torch.Tensor,
+                         arith: FloatArithmetic | FixedArithmetic) -> dict[str, Any]:
+        coder = ResidualLikelihoodCoder(arith.gaussian)
+        x_tilde, _ = self._walk(coder, rate, x.shape[-2:], self.flow(x), arith=arith)
+        coded = coder.finish()
+        likelihoods = {f"y{i + 1}": coded[f"y{i + 1}"] for i in range(len(LATENT_CHANNELS))}
+        return {"x_hat": self._postprocess(x_tilde), "likelihoods": likelihoods, "x_tilde": x_tilde}
+
+    @torch.inference_mode()
+    def coded_forward(self, x: torch.Tensor, rate: torch.Tensor | float | None = None) -> dict[str, Any]:
+        """The eval forward in the files' arithmetic (exact fixed point by default): ``"x_hat"`` is the decoder's."""
+        with eval_mode(self):
+            return self._likelihood_walk(x, self._rate_tensor(rate, x), self._coding_arithmetic())
 
     #: ``compress(..., reconstruct=True)`` also returns the decoder's output (see :meth:`compress`)
     reconstructs_at_encoder = True
@@ -241,6 +280,7 @@ class MSINNVRLIC(InvlabModel):
     def ablate(self, parts: tuple[str, ...]) -> None:
         """``"post-net"``: decode without it; ``"LRP"``: without the latent residual prediction; ``"gain product"``:
         the inverse gain table set to 1 / the gain table (geometric interpolation keeps g·g' exactly 1)."""
+        self._fixed = None  # derived from the parts as they were
         for part in parts:
             if part == "post-net":
                 self.postnet = None
@@ -267,9 +307,10 @@ class MSINNVRLIC(InvlabModel):
         if x.shape[0] != 1:
             raise ValueError("compress codes one image at a time (batch 1)")
         latents = self.analyse(x) if analysis is None else analysis
-        coder = ResidualRansEncoder(self.gaussian_conditional)
+        arith = self._coding_arithmetic()
+        coder = ResidualRansEncoder(arith.gaussian)
         x_tilde, _ = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, synthesize=reconstruct,
-                                rate_map=rate_map)
+                                rate_map=rate_map, arith=arith)
         out: dict[str, Any] = {"strings": coder.finish(), "shape": {"size": list(x.shape[-2:])}}
         if reconstruct:
             out["x_hat"] = self._postprocess(x_tilde).clamp(0, 1)
@@ -285,8 +326,9 @@ class MSINNVRLIC(InvlabModel):
                    rate_map: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         device = self.gain.table.device
         rate_t = torch.tensor([self.check_rate(rate)], device=device)
-        coder = ResidualRansDecoder(self.gaussian_conditional, strings[0])
-        x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]), rate_map=rate_map)
+        arith = self._coding_arithmetic()
+        coder = ResidualRansDecoder(arith.gaussian, strings[0])
+        x_tilde, _ = self._walk(coder, rate_t, tuple(shape["size"]), rate_map=rate_map, arith=arith)
         coder.finish()
         return {"x_hat": self._postprocess(x_tilde).clamp(0, 1)}
 
@@ -299,9 +341,11 @@ class MSINNVRLIC(InvlabModel):
         if x.shape[0] != 1:
             raise ValueError("latent_bits_map takes one image (batch 1)")
         with eval_mode(self):
-            coder = ResidualLikelihoodCoder(self.gaussian_conditional)
+            arith = self._coding_arithmetic()
+            coder = ResidualLikelihoodCoder(arith.gaussian)
             latents = self.flow(x)
-            _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, rate_map=rate_map)
+            _, y_hats = self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], latents, rate_map=rate_map,
+                                   arith=arith)
         names = [f"y{i + 1}" for i in range(len(latents))]
         likelihoods = coder.finish()
         bit_maps = [(-torch.log2(likelihoods[n][0])).sum(0).cpu().numpy() for n in names]
@@ -312,8 +356,9 @@ class MSINNVRLIC(InvlabModel):
     def scale_symbols(self, x: torch.Tensor, rate: float) -> dict[str, torch.Tensor]:
         """y1 ... y5's symbols, round((y − μ)·g) as the encoder codes them (the walk stops after y1's)."""
         with eval_mode(self):
-            coder = ResidualLikelihoodCoder(self.gaussian_conditional)
-            self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=False)
+            arith = self._coding_arithmetic()
+            coder = ResidualLikelihoodCoder(arith.gaussian)
+            self._walk(coder, self._rate_tensor(rate, x), x.shape[-2:], self.flow(x), synthesize=False, arith=arith)
         return {f"y{i + 1}": coder.symbols[f"y{i + 1}"].to(torch.int32) for i in range(len(LATENT_CHANNELS))}
 
     def scale_latents(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -328,9 +373,13 @@ class MSINNVRLIC(InvlabModel):
         """Estimated bits per latent (sum of -log2 likelihoods of the rounded residuals; batch 1)."""
         return self.latent_bits_map(x, rate).bits
 
+    #: ``entropy="exact"`` (the default): the tables of a file's symbols come from fixed-point arithmetic
+    exact_entropy = True
+
     @property
     def coding_options(self) -> dict[str, Any]:
-        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {})}
+        return {**super().coding_options, **({"anchor_colour": self.anchor_colour} if self.anchor_colour else {}),
+                **({"entropy": "exact"} if self.entropy == "exact" else {})}
 
     @property
     def coding_switches(self) -> list[str]:
@@ -359,6 +408,7 @@ class MSINNVRLIC(InvlabModel):
             if key in state and state[key].shape[0] < len(self.lambdas):
                 have = state[key].shape[0]
                 state[key] = extrapolate_rows(state[key], len(self.lambdas), _log_lambda_steps(have, len(self.lambdas)))
+        self._fixed = None  # derived from the old weights
         return super().load_state_dict(state, strict=strict)
 
 
