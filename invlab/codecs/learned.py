@@ -30,6 +30,7 @@ from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderEr
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
 from invlab.models.base import InvlabModel
+from invlab.models.registry import model_class
 from invlab.rate_map import BLOCK, RateMap, RateMapError
 from invlab.rates import RateError, RateSpace
 from invlab.weights import has_weights, load_model, ships_per_rate
@@ -346,8 +347,11 @@ def _read_alpha(stream: bytes, height: int, width: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def learned_codec(name: str, pretrained: bool = True) -> LearnedCodec:
-    """A cached :class:`LearnedCodec` (models load once per process)."""
+def learned_codec(name: str, pretrained: bool = True, float_entropy: bool = False) -> LearnedCodec:
+    """A cached :class:`LearnedCodec` (models load once per process). ``float_entropy``: a model with exact entropy
+    parameters codes on its float path instead (files that decode exactly on this machine only; faster for MSINN)."""
+    if float_entropy and model_class(split_weights(split_stable(name)[0])[0]).exact_entropy:
+        return LearnedCodec(name, pretrained=pretrained, entropy="float")
     return LearnedCodec(name, pretrained=pretrained)
 
 

@@ -29,6 +29,7 @@ statement returns (the kernel thread waits for the worker), so a notebook cell c
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import threading
 import time
@@ -135,7 +136,7 @@ class RateControlApp:
                  crop: int | None = None, prefetch: int = 5, rate: float | None = None):
         self.crop = crop
         self.prefetch = prefetch
-        self.service = PointService()
+        self.service = PointService(open_learned=functools.partial(sources.open_learned, interactive=True))
         self._images: dict[str, _Image] = {}  # per chooser entry
         self._notes: dict[str, str] = {}  # per image: what the app did to it (e.g. cropped a large upload)
         self._loop: asyncio.AbstractEventLoop | None = None  # the kernel's event loop, where there is one
@@ -193,7 +194,7 @@ class RateControlApp:
     # ------------------------------------------------------------------ state
     @property
     def codec(self) -> LearnedCodec:
-        return sources.open_learned(self.model_box.value)
+        return sources.open_learned(self.model_box.value, interactive=True)
 
     def _image(self) -> _Image:
         name = self.image_box.value
@@ -459,7 +460,8 @@ class RateControlApp:
         if known is not None:
             return known
         curve = self.service.curve(request).result()  # cached after the first draw of this image and model
-        label = request.model + ("" if sources.open_learned(request.model).trained else " (untrained)")
+        trained = sources.open_learned(request.model, interactive=True).trained
+        label = request.model + ("" if trained else " (untrained)")
         same_image = sources.kodak_points("vvc", request.image) if self.crop is None else None
         inset = rate_figure.png(rate_figure.rd_figure(curve, self.vtm, coded.learned, coded.classical, label,
                                                       same_image, model=request.model))
