@@ -172,12 +172,12 @@ def test_notebook_runs_in_the_browser(name: str, lab, tmp_path: Path):
 
 def _one_encode_seconds(rates: list[float]) -> float:
     """The slowest of one encode (with the picture) of notebook 01's image at ``rates`` by its default model, on 2
-    threads as the kernel has, the image's analysis kept as the app keeps it."""
+    threads as the kernel has, the image's analysis kept as the app keeps it (the app's interactive codec)."""
     import torch
 
     from invlab.widgets import sources
 
-    codec = sources.open_learned(sources.default_model())
+    codec = sources.open_learned(sources.default_model(), interactive=True)
     rgb = sources.load_rgb("kodim23")
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
