@@ -49,6 +49,7 @@ SLOPE_BITS = 16  # LeakyReLU's slope as round(slope · 2^16) / 2^16
 EXACT_LIMIT = 2.0**53  # float64 holds every integer below this exactly
 ONE = float(2**FRACTION_BITS)
 BAND_PIXELS = 64 * 64  # larger convolutions run a band of rows at a time (the same sums, less memory)
+LOOKUP_CHANNELS = 8  # tables are looked up this many channels at a time (small temporaries)
 
 
 def to_fixed(x: torch.Tensor) -> torch.Tensor:
@@ -105,7 +106,8 @@ class ExactConv(ExactLayer):
             acc = self._in_bands(a)
         else:
             acc = F.conv2d(a, self.weight, None, self.stride, self.padding)
-        return torch.floor((acc + self.bias) * self.unscale + 0.5).clamp_(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+        # (acc + bias) · unscale + 0.5, floored, in place: the same operations, no temporaries of the output's size
+        return acc.add_(self.bias).mul_(self.unscale).add_(0.5).floor_().clamp_(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
 
     def _in_bands(self, a: torch.Tensor) -> torch.Tensor:
         """The same sums, a band of rows at a time (float64 convolution unfolds its input: this bounds the memory);
@@ -115,9 +117,11 @@ class ExactConv(ExactLayer):
         out_h = height + 2 * pad_h - self.weight.shape[-2] + 1
         rows = max(1, BAND_PIXELS // width)
         padded = F.pad(a, (0, 0, pad_h, pad_h))
-        bands = [F.conv2d(padded[..., r : r + min(rows, out_h - r) + self.weight.shape[-2] - 1, :], self.weight,
-                          None, 1, (0, pad_w)) for r in range(0, out_h, rows)]
-        return torch.cat(bands, dim=-2)
+        out = a.new_empty(a.shape[0], self.weight.shape[0], out_h, width + 2 * pad_w - self.weight.shape[-1] + 1)
+        for r in range(0, out_h, rows):
+            band = padded[..., r : r + min(rows, out_h - r) + self.weight.shape[-2] - 1, :]
+            out[..., r : r + rows, :] = F.conv2d(band, self.weight, None, 1, (0, pad_w))
+        return out
 
 
 class ExactReLU(ExactLayer):
@@ -145,8 +149,14 @@ class ExactLookup(ExactLayer):
         self.identity_above = identity_above
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        inside = self.table.take((a.clamp(-self.reach, self.reach) + self.reach).long())
-        return torch.where(a > self.reach, a, inside) if self.identity_above else inside
+        out = torch.empty_like(a)
+        chunks = (a.split(LOOKUP_CHANNELS, 1), out.split(LOOKUP_CHANNELS, 1)) if a.dim() > 1 else ((a,), (out,))
+        for part, into in zip(*chunks, strict=True):
+            into.copy_(self.table.take(part.clamp(-self.reach, self.reach).add_(self.reach).long()))  # small temporaries
+            if self.identity_above:
+                above = part > self.reach
+                into[above] = part[above]
+        return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -83,9 +83,9 @@ def _channels_last(make: SubnetConstructor) -> SubnetConstructor:
 class MSINNVRLIC(InvlabModel):
     """The MSINN-VRLIC codec; ``rate`` is any real in [0, anchors - 1]."""
 
-    # 1.5x benchmarks/decode_memory.py's figure at 512² and 1024² with exact entropy parameters (1068, 1089 bytes per
-    # pixel; smaller images add a fixed ~0.1 GB of tables and float64 buffers: 3162 per pixel at 128²; float path 908)
-    decode_bytes_per_pixel = 1650.0
+    # 1.5x benchmarks/decode_memory.py's figure at 512² with exact entropy parameters (912 bytes per pixel, 695 at
+    # 1024²; smaller images add a fixed ~50 MB of tables and float64 buffers: 3949 per pixel at 128²; float path 908)
+    decode_bytes_per_pixel = 1400.0
 
     variable_rate = True
     pad_multiple = 16
