@@ -151,8 +151,8 @@ class ExactLookup(ExactLayer):
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(a)
         chunks = (a.split(LOOKUP_CHANNELS, 1), out.split(LOOKUP_CHANNELS, 1)) if a.dim() > 1 else ((a,), (out,))
-        for part, into in zip(*chunks, strict=True):
-            into.copy_(self.table.take(part.clamp(-self.reach, self.reach).add_(self.reach).long()))  # small temporaries
+        for part, into in zip(*chunks, strict=True):  # a few channels at a time: small temporaries
+            into.copy_(self.table.take(part.clamp(-self.reach, self.reach).add_(self.reach).long()))
             if self.identity_above:
                 above = part > self.reach
                 into[above] = part[above]
