@@ -45,6 +45,7 @@ from invlab.layers import ChannelsLast
 FRACTION_BITS = 12  # activations: a · 2^-12
 ACTIVATION_LIMIT = 2**23 - 1  # |a| ≤ this, i.e. |value| < 2048
 WEIGHT_BITS = 16  # |w_int| ≤ 2^15
+BIAS_BITS = 48  # |b_int| < 2^48
 SLOPE_BITS = 16  # LeakyReLU's slope as round(slope · 2^16) / 2^16
 EXACT_LIMIT = 2.0**53  # float64 holds every integer below this exactly
 ONE = float(2**FRACTION_BITS)
@@ -71,9 +72,10 @@ class ExactLayer:
 
 
 class ExactConv(ExactLayer):
-    """A ``Conv2d`` or ``ConvTranspose2d`` with integer weights per output channel, summed exactly in float64."""
+    """A ``Conv2d`` or ``ConvTranspose2d`` with integer weights per output channel, summed exactly in float64
+    (``padding``: instead of the convolution's own, e.g. 0 for a context read on a crop of its window's size)."""
 
-    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d):
+    def __init__(self, conv: nn.Conv2d | nn.ConvTranspose2d, padding: tuple[int, int] | None = None):
         transposed = isinstance(conv, nn.ConvTranspose2d)
         if conv.groups != 1 or conv.dilation != (1, 1) or conv.padding_mode != "zeros":
             raise ValueError(f"{conv} is not supported by the exact arithmetic")
@@ -84,15 +86,19 @@ class ExactConv(ExactLayer):
         w = w.double().cpu()
         out_dim = 1 if transposed else 0
         per_out = w.transpose(0, out_dim).reshape(w.shape[out_dim], -1).abs().amax(dim=1)
-        # max|w| < 2^k (frexp: exact, the same everywhere), so max|w| · 2^e ≤ 2^15 with e = 15 - k
+        # max|w| < 2^k (frexp: exact, the same everywhere), so max|w| · 2^e ≤ 2^15 with e = 15 - k; and the bias
+        # within 2^BIAS_BITS: |b| < 2^kb, e ≤ BIAS_BITS - FRACTION_BITS - kb (binds only for a channel whose weights
+        # are negligible beside its bias, e.g. all zero)
         _, k = torch.frexp(per_out.clamp_min(2.0**-60))
-        e = (WEIGHT_BITS - 1 - k).double()
+        bias = torch.zeros(len(k), dtype=torch.float64) if conv.bias is None else conv.bias.detach().double().cpu()
+        _, kb = torch.frexp(bias.abs().clamp_min(2.0**-60))
+        e = torch.minimum(WEIGHT_BITS - 1 - k, BIAS_BITS - FRACTION_BITS - kb).double()
         shape = [1, -1, 1, 1] if transposed else [-1, 1, 1, 1]
         self.weight = torch.round(w * torch.pow(2.0, e).reshape(shape))
-        bias = torch.zeros(len(e), dtype=torch.float64) if conv.bias is None else conv.bias.detach().double().cpu()
         self.bias = torch.round(bias * torch.pow(2.0, e + FRACTION_BITS)).reshape(1, -1, 1, 1)
         self.unscale = torch.pow(2.0, -e).reshape(1, -1, 1, 1)  # back to the activation scale: a power of two
-        self.transposed, self.stride, self.padding = transposed, conv.stride, conv.padding
+        self.transposed, self.stride = transposed, conv.stride
+        self.padding = conv.padding if padding is None else padding
         self.output_padding = conv.output_padding if transposed else None
         fan_in = w[0].numel() if not transposed else w[0].numel() // w.shape[1] * w.shape[0]  # in x k x k
         bound = fan_in * float(self.weight.abs().max()) * ACTIVATION_LIMIT + float(self.bias.abs().max())

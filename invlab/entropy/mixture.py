@@ -8,6 +8,10 @@ optionally with a raster-causal context (then coded serially, position by positi
 - :class:`MixtureRansEncoder`: rANS, one string per hyper-latent and per latent level (bit-exact; mixture
   CDFs built per element by CompressAI's ``GaussianMixtureConditional``).
 - :class:`MixtureRansDecoder`: reads those strings back in the same order.
+
+The rANS coders compute the tables with an arithmetic: :data:`FLOAT` (the float networks and CompressAI's CDFs, as
+trained; files made before exact entropy parameters) or :class:`~invlab.entropy.exact_mixture.FixedMixtureArithmetic`
+(the same networks in exact fixed point and tables every CPU builds alike).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 from compressai.entropy_models import EntropyBottleneck, GaussianMixtureConditional
+from torch import nn
 
 from invlab.entropy.coder import Coder, CodingMode
 from invlab.entropy.rans import TableDecoder, TableEncoder
@@ -39,10 +44,65 @@ class MixturePrior(Protocol):
     context: CausalContextConv2d | None  # the raster-causal context on v̂ (None: no spatial context)
 
     def mixture(
-        self, params: torch.Tensor, context: torch.Tensor | None = None
+        self, params: torch.Tensor, context: torch.Tensor | None = None, arith: MixtureArithmetic | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(scales, means, weights), each (B, K·C, H, W), from the hyper parameters (and the context features)."""
+        """(scales, means, weights), each (B, K·C, H, W), from the hyper parameters (and the context features), in
+        ``arith``'s representation (float by default; fixed point gives the weights' logits)."""
         ...
+
+
+class MixtureArithmetic(Protocol):
+    """How a walk computes the entropy parameters and tables: float (:class:`FloatMixtureArithmetic`) or exact."""
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        """A float tensor the same on every machine (symbols, ĥ) in this arithmetic's representation."""
+        ...
+
+    def apply(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``module`` (convolutions and activations) on ``x``, in this arithmetic."""
+        ...
+
+    def mixture(self, head: nn.Module, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A mixture head's (scales, means, weights or their logits) from its input features."""
+        ...
+
+    def context(self, context: CausalContextConv2d, window: torch.Tensor) -> torch.Tensor:
+        """The causal context's features at one position from the decoded window around it (float symbols)."""
+        ...
+
+    def tables(
+        self, gmm: GaussianMixtureConditional, scales: torch.Tensor, means: torch.Tensor, weights: torch.Tensor,
+        abs_max: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """rANS tables for N elements over [-A, A] from (K, N) parameters."""
+        ...
+
+
+class FloatMixtureArithmetic:
+    """The float networks as trained and CompressAI's per-element mixture CDFs (training; the files made before
+    exact entropy parameters, which decode only where their tables come out the same)."""
+
+    def value(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def apply(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return module(x)
+
+    def mixture(self, head: nn.Module, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return head(features)
+
+    def context(self, context: CausalContextConv2d, window: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(window, context.masked_weight(), context.bias)
+
+    def tables(
+        self, gmm: GaussianMixtureConditional, scales: torch.Tensor, means: torch.Tensor, weights: torch.Tensor,
+        abs_max: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return mixture_cdfs(gmm, scales, means, weights, abs_max)
+
+
+#: the float arithmetic (stateless)
+FLOAT = FloatMixtureArithmetic()
 
 
 class MixtureLevelCoder(Coder, Protocol):
@@ -53,9 +113,11 @@ class MixtureLevelCoder(Coder, Protocol):
         ...
 
     def latent(
-        self, name: str, prior: MixturePrior, v: torch.Tensor | None, params: torch.Tensor, mask: torch.Tensor | None
+        self, name: str, prior: MixturePrior, v: torch.Tensor | None, params: torch.Tensor, mask: torch.Tensor | None,
+        arith: MixtureArithmetic,
     ) -> torch.Tensor:
-        """Code a latent level at the positions of ``mask`` (all when None); returns v̂ (zero elsewhere)."""
+        """Code a latent level at the positions of ``mask`` (all when None); returns v̂ (zero elsewhere). ``params``
+        come from ``arith``, which also builds the tables."""
         ...
 
     def skip(self, names: tuple[str, str]) -> None:
@@ -83,8 +145,10 @@ class MixtureLikelihoodCoder:
         return h_hat
 
     def latent(
-        self, name: str, prior: MixturePrior, v: torch.Tensor, params: torch.Tensor, mask: torch.Tensor | None
+        self, name: str, prior: MixturePrior, v: torch.Tensor, params: torch.Tensor, mask: torch.Tensor | None,
+        arith: MixtureArithmetic = FLOAT,
     ) -> torch.Tensor:
+        """Likelihoods are float (``arith`` must be :data:`FLOAT`: training and estimation run the float networks)."""
         gmm = prior.gaussian_mixture
         v_hat = gmm.quantize(v, "noise" if gmm.training else "dequantize")  # round(v), no mean subtracted [inferred]
         if mask is not None:
@@ -113,38 +177,39 @@ def mixture_cdfs(
 
 
 def _mixture_chunks(
-    prior: MixturePrior, params: torch.Tensor, positions: torch.Tensor, abs_max: int
+    prior: MixturePrior, params: torch.Tensor, positions: torch.Tensor, abs_max: int, arith: MixtureArithmetic
 ) -> Iterator[tuple[int, int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]]:
     """(start, end, tables) over the coded elements (channel-major, then the selected positions in raster order)."""
     k, c = prior.mixtures, prior.channels
-    flat = [t.reshape(k, c, *t.shape[-2:])[:, :, positions].reshape(k, -1) for t in prior.mixture(params)]
+    flat = [t.reshape(k, c, *t.shape[-2:])[:, :, positions].reshape(k, -1)
+            for t in prior.mixture(params, None, arith)]
     total = flat[0].shape[1]
     step = max(1, CDF_CHUNK_ENTRIES // (2 * abs_max + 3))
     for start in range(0, total, step):
         end = min(total, start + step)
-        yield start, end, mixture_cdfs(prior.gaussian_mixture, *(t[:, start:end] for t in flat), abs_max)
+        yield start, end, arith.tables(prior.gaussian_mixture, *(t[:, start:end] for t in flat), abs_max)
 
 
 def raster_scan(
-    prior: MixturePrior, params: torch.Tensor, abs_max: int, code_position: Callable[[int, int, tuple], torch.Tensor]
+    prior: MixturePrior, params: torch.Tensor, abs_max: int, code_position: Callable[[int, int, tuple], torch.Tensor],
+    arith: MixtureArithmetic,
 ) -> torch.Tensor:
     """The serial 5x5-context walk (raster order), shared by encoder and decoder; returns v̂ (1, C, H, W).
 
-    At each position the causal context is computed on the decoded 5x5 crop (the same crop and float ops on
+    At each position the causal context is computed on the decoded 5x5 window (the same window and arithmetic on
     both sides), the mixture's CDFs are built and ``code_position(i, j, tables)`` codes the C values there.
     """
     ctx = prior.context
     kernel = ctx.kernel_size[0]
     pad = kernel // 2
-    weight = ctx.masked_weight()
     k, c = prior.mixtures, prior.channels
     _, _, height, width = params.shape
-    v_hat = params.new_zeros(1, c, height + 2 * pad, width + 2 * pad)
+    v_hat = torch.zeros(1, c, height + 2 * pad, width + 2 * pad, device=params.device)
     for i in range(height):
         for j in range(width):
-            features = F.conv2d(v_hat[:, :, i : i + kernel, j : j + kernel], weight, ctx.bias)
-            scales, means, weights = prior.mixture(params[:, :, i : i + 1, j : j + 1], features)
-            tables = mixture_cdfs(
+            features = arith.context(ctx, v_hat[:, :, i : i + kernel, j : j + kernel])
+            scales, means, weights = prior.mixture(params[:, :, i : i + 1, j : j + 1], features, arith)
+            tables = arith.tables(
                 prior.gaussian_mixture, scales.reshape(k, c), means.reshape(k, c), weights.reshape(k, c), abs_max
             )
             v_hat[0, :, i + pad, j + pad] = code_position(i, j, tables)
@@ -184,7 +249,8 @@ class MixtureRansEncoder:
         return eb.decompress(strings, size)
 
     def latent(
-        self, name: str, prior: MixturePrior, v: torch.Tensor, params: torch.Tensor, mask: torch.Tensor | None
+        self, name: str, prior: MixturePrior, v: torch.Tensor, params: torch.Tensor, mask: torch.Tensor | None,
+        arith: MixtureArithmetic,
     ) -> torch.Tensor:
         v_hat = torch.round(v)
         if mask is not None:
@@ -200,7 +266,7 @@ class MixtureRansEncoder:
         encoder = TableEncoder()
         if prior.context is None:
             symbols = v_hat[0][:, positions].reshape(-1).int()
-            for start, end, tables in _mixture_chunks(prior, params, positions, abs_max):
+            for start, end, tables in _mixture_chunks(prior, params, positions, abs_max, arith):
                 encoder.encode_with_indexes(symbols[start:end].tolist(), list(range(end - start)), *tables)
         else:
             if mask is not None:
@@ -211,7 +277,7 @@ class MixtureRansEncoder:
                 encoder.encode_with_indexes(values.int().tolist(), list(range(prior.channels)), *tables)
                 return values
 
-            raster_scan(prior, params, abs_max, code_position)
+            raster_scan(prior, params, abs_max, code_position, arith)
         self.strings.append(encoder.flush())
         return v_hat
 
@@ -237,13 +303,14 @@ class MixtureRansDecoder:
         return eb.decompress([next(self.strings)], size)
 
     def latent(
-        self, name: str, prior: MixturePrior, v: None, params: torch.Tensor, mask: torch.Tensor | None
+        self, name: str, prior: MixturePrior, v: None, params: torch.Tensor, mask: torch.Tensor | None,
+        arith: MixtureArithmetic,
     ) -> torch.Tensor:
         abs_max, stream = next(self.abs_max), next(self.strings)
         c, (height, width) = prior.channels, params.shape[-2:]
         positions = _positions(mask, height, width, params.device)
         if not positions.any():
-            return params.new_zeros(1, c, height, width)
+            return torch.zeros(1, c, height, width, device=params.device)
         decoder = TableDecoder()
         decoder.set_stream(stream)
         if prior.context is not None:
@@ -252,15 +319,15 @@ class MixtureRansDecoder:
             indexes = list(range(c))
 
             def code_position(i: int, j: int, tables: tuple) -> torch.Tensor:
-                return torch.tensor(decoder.decode_stream(indexes, *tables), dtype=params.dtype, device=params.device)
+                return torch.tensor(decoder.decode_stream(indexes, *tables), dtype=torch.float32, device=params.device)
 
-            v_hat = raster_scan(prior, params, abs_max, code_position)
+            v_hat = raster_scan(prior, params, abs_max, code_position, arith)
             decoder.finish()
             return v_hat
         values: list[int] = []
-        for start, end, tables in _mixture_chunks(prior, params, positions, abs_max):
+        for start, end, tables in _mixture_chunks(prior, params, positions, abs_max, arith):
             values += decoder.decode_stream(list(range(end - start)), *tables)
         decoder.finish()
-        v_hat = params.new_zeros(1, c, height, width)
-        v_hat[0][:, positions] = torch.tensor(values, dtype=params.dtype, device=params.device).reshape(c, -1)
+        v_hat = torch.zeros(1, c, height, width, device=params.device)  # symbols (float32 whatever the arithmetic)
+        v_hat[0][:, positions] = torch.tensor(values, dtype=torch.float32, device=params.device).reshape(c, -1)
         return v_hat

@@ -64,7 +64,8 @@ class ANFIC(AugmentedFlowCodec):
     (3, 3, 3, 3), the official code (3, 3, 3) (:mod:`invlab.official.anfic` sets it for converted weights).
     """
 
-    decode_bytes_per_pixel = 2000.0  # 1.5x measured by benchmarks/decode_memory.py: anfic-mini 872, -noctx 1295
+    # 1.5x benchmarks/decode_memory.py's largest figure with exact entropy parameters: anfic-mini 1160, -noctx 1364
+    decode_bytes_per_pixel = 2050.0
 
     def __init__(
         self,
@@ -82,6 +83,7 @@ class ANFIC(AugmentedFlowCodec):
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = PAPER_LAMBDAS,
         stable: bool = False,
+        entropy: str = "exact",
     ):
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {sorted(CONTEXTS)}, got {context!r}")
@@ -102,6 +104,7 @@ class ANFIC(AugmentedFlowCodec):
             lambdas=lambdas,
             family_lambdas=family_lambdas,
             stable=stable,
+            entropy=entropy,
         )
         self.context = context
 

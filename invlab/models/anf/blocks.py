@@ -17,6 +17,8 @@ from compressai.layers import GDN
 from compressai.models.utils import conv, deconv
 from torch import nn
 
+from invlab.entropy.mixture import FLOAT, MixtureArithmetic
+
 #: an ANF latent: one tensor (single-scale) or one tensor per level, fine to coarse (multi-scale)
 Latent = torch.Tensor | list[torch.Tensor]
 
@@ -211,13 +213,15 @@ class LatentSplit(nn.Module):
             levels.append(down(levels[-1]))
         return levels
 
-    def upsampled(self, levels: Sequence[torch.Tensor | None], level: int) -> torch.Tensor:
-        """The coarser levels (> ``level``, decoded) merged and brought to ``level``'s resolution."""
-        return self.up[level](self.merged(levels, level + 1))
+    def upsampled(self, levels: Sequence[torch.Tensor | None], level: int, arith: MixtureArithmetic = FLOAT
+                  ) -> torch.Tensor:
+        """The coarser levels (> ``level``, decoded) merged and brought to ``level``'s resolution (in ``arith``)."""
+        return arith.apply(self.up[level], self.merged(levels, level + 1, arith))
 
-    def merged(self, levels: Sequence[torch.Tensor | None], level: int = 0) -> torch.Tensor:
-        """``u_level``: levels ``level`` ... L merged (``merged(levels)`` is ẑ)."""
-        u = levels[-1]
+    def merged(self, levels: Sequence[torch.Tensor | None], level: int = 0, arith: MixtureArithmetic = FLOAT
+               ) -> torch.Tensor:
+        """``u_level``: levels ``level`` ... L merged (``merged(levels)`` is ẑ), in ``arith``'s representation."""
+        u = arith.value(levels[-1])
         for n in reversed(range(level, len(levels) - 1)):
-            u = self.merge[n](torch.cat([levels[n], self.up[n](u)], dim=1))
+            u = arith.apply(self.merge[n], torch.cat([arith.value(levels[n]), arith.apply(self.up[n], u)], dim=1))
         return u

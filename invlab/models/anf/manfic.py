@@ -50,6 +50,7 @@ import torch
 from compressai.models.utils import deconv
 from torch import nn
 
+from invlab.entropy.mixture import FLOAT, MixtureArithmetic
 from invlab.errors import BitstreamError, ModelMismatchError
 from invlab.models.anf import MINI_LAMBDAS
 from invlab.models.anf.blocks import (
@@ -324,7 +325,7 @@ def _conditional_priors(
 class MANFIC(MaskedMultiScaleCodec):
     """M-ANFIC: LSUnit type A in every ANF step, type-B conditional hyperpriors (defaults: M-ANFIC-mini)."""
 
-    decode_bytes_per_pixel = 1500.0  # 1.5x measured by benchmarks/decode_memory.py: 943
+    decode_bytes_per_pixel = 1650.0  # 1.5x benchmarks/decode_memory.py's largest figure (exact entropy): 1081
 
     def __init__(
         self,
@@ -344,6 +345,7 @@ class MANFIC(MaskedMultiScaleCodec):
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = MINI_LAMBDAS,
         stable: bool = False,
+        entropy: str = "exact",
     ):
         channels = [int(c) for c in level_channels]
         strides = [16 * 2**n for n in range(len(channels))]
@@ -366,6 +368,7 @@ class MANFIC(MaskedMultiScaleCodec):
             lambdas=lambdas,
             family_lambdas=family_lambdas,
             stable=stable,
+            entropy=entropy,
             granularity=granularity,
             rdo=rdo,
             rdo_levels=rdo_levels,
@@ -381,14 +384,18 @@ class MANFIC(MaskedMultiScaleCodec):
     def _merge(self, levels: list[torch.Tensor]) -> Latent:
         return list(levels)
 
-    def _condition(self, level: int, levels: list[torch.Tensor | None]) -> torch.Tensor | None:
-        return None if level == self.num_levels - 1 else self.cond_up[level](levels[level + 1])
+    def _condition(
+        self, level: int, levels: list[torch.Tensor | None], arith: MixtureArithmetic = FLOAT
+    ) -> torch.Tensor | None:
+        if level == self.num_levels - 1:
+            return None
+        return arith.apply(self.cond_up[level], arith.value(levels[level + 1]))
 
 
 class MSANFIC(MaskedMultiScaleCodec):
     """MS-ANFIC: ANFIC's steps, a latent split network on z2, type-B conditional hyperpriors (defaults: the mini)."""
 
-    decode_bytes_per_pixel = 1750.0  # >= 1.5x measured by benchmarks/decode_memory.py: 1138
+    decode_bytes_per_pixel = 1750.0  # >= 1.5x benchmarks/decode_memory.py's largest figure (exact entropy): 1166
 
     def __init__(
         self,
@@ -409,6 +416,7 @@ class MSANFIC(MaskedMultiScaleCodec):
         lambdas: Sequence[float] = (DEFAULT_LAMBDA,),
         family_lambdas: Sequence[float] = MINI_LAMBDAS,
         stable: bool = False,
+        entropy: str = "exact",
     ):
         channels = [int(c) for c in level_channels]
         strides = [16 * 2**n for n in range(len(channels))]
@@ -430,6 +438,7 @@ class MSANFIC(MaskedMultiScaleCodec):
             lambdas=lambdas,
             family_lambdas=family_lambdas,
             stable=stable,
+            entropy=entropy,
             granularity=granularity,
             rdo=rdo,
             rdo_levels=rdo_levels,
@@ -443,8 +452,10 @@ class MSANFIC(MaskedMultiScaleCodec):
     def _merge(self, levels: list[torch.Tensor]) -> Latent:
         return self.split.merged(levels)
 
-    def _condition(self, level: int, levels: list[torch.Tensor | None]) -> torch.Tensor | None:
-        return None if level == self.num_levels - 1 else self.split.upsampled(levels, level)
+    def _condition(
+        self, level: int, levels: list[torch.Tensor | None], arith: MixtureArithmetic = FLOAT
+    ) -> torch.Tensor | None:
+        return None if level == self.num_levels - 1 else self.split.upsampled(levels, level, arith)
 
 
 def manfic_mini(**overrides) -> MANFIC:

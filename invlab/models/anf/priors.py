@@ -15,7 +15,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianMixtureConditio
 from compressai.models.utils import conv, deconv
 from torch import nn
 
-from invlab.entropy.mixture import MixtureLevelCoder
+from invlab.entropy.mixture import FLOAT, MixtureArithmetic, MixtureLevelCoder
 from invlab.layers import CausalContextConv2d
 
 
@@ -37,9 +37,14 @@ class MixtureHead(nn.Module):
             nn.Conv2d(width, 3 * mixtures * channels, 1),
         )
 
+    def split(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(scales, means, logits of the weights) of the net's output."""
+        scales, means, logits = raw.chunk(3, dim=1)
+        return scales, means, logits
+
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, _, h, w = features.shape
-        scales, means, logits = self.net(features).chunk(3, dim=1)
+        scales, means, logits = self.split(self.net(features))
         weights = logits.reshape(b, self.mixtures, self.channels, h, w).softmax(dim=1).reshape_as(logits)
         return scales, means, weights
 
@@ -97,23 +102,31 @@ class LevelPrior(nn.Module):
     def hyper_analysis(self, v: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         return self.h_a(self._with_condition(v.abs(), cond))
 
-    def hyper_synthesis(self, h_hat: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        return self.h_s_last(self._with_condition(self.h_s(h_hat), cond))
+    def hyper_synthesis(
+        self, h_hat: torch.Tensor, cond: torch.Tensor | None = None, arith: MixtureArithmetic = FLOAT
+    ) -> torch.Tensor:
+        """The hyper parameters from ĥ (and the conditioning), both in ``arith``'s representation."""
+        return arith.apply(self.h_s_last, self._with_condition(arith.apply(self.h_s, h_hat), cond))
 
-    def mixture(self, params: torch.Tensor, context: torch.Tensor | None = None):
-        """(scales, means, weights) from the hyper parameters (and the context features, for the AR variant)."""
-        return self.head(params if context is None else torch.cat([params, context], dim=1))
+    def mixture(self, params: torch.Tensor, context: torch.Tensor | None = None, arith: MixtureArithmetic = FLOAT):
+        """(scales, means, weights) from the hyper parameters (and the context features, for the AR variant); in
+        fixed point the weights' logits."""
+        return arith.mixture(self.head, params if context is None else torch.cat([params, context], dim=1))
 
     def code(
         self,
         coder: MixtureLevelCoder,
+        arith: MixtureArithmetic,
         names: tuple[str, str],
         v: torch.Tensor | None,
         cond: torch.Tensor | None,
         mask: torch.Tensor | None,
         hyper_size: tuple[int, int],
+        analysis_cond: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Code this level with ``coder`` (hyper-latent, then latent); returns v̂. ``v`` is None when decoding.
+        """Code this level with ``coder`` (hyper-latent, then latent); returns v̂. ``v`` is None when decoding;
+        ``cond`` is in ``arith``'s representation, which computes the parameters; ``analysis_cond`` is the float
+        conditioning the encoder's hyper-analysis reads.
 
         A level whose mask has no position (in the whole batch) codes nothing, not even its hyper-latent: the
         decoder knows it from the depth map, and v̂ is zero there anyway [ours].
@@ -121,6 +134,7 @@ class LevelPrior(nn.Module):
         if mask is not None and not bool(mask.any()):
             coder.skip(names)
             return torch.zeros(mask.shape[0], self.channels, *mask.shape[-2:], device=mask.device)
-        h = None if v is None else self.hyper_analysis(v, cond)
+        h = None if v is None else self.hyper_analysis(v, analysis_cond)
         h_hat = coder.hyper(names[1], self.entropy_bottleneck, h, hyper_size)
-        return coder.latent(names[0], self, v, self.hyper_synthesis(h_hat, cond), mask)
+        params = self.hyper_synthesis(arith.value(h_hat), cond, arith)
+        return coder.latent(names[0], self, v, params, mask, arith)

@@ -6,8 +6,12 @@ image residual ``x_N`` is dropped: the decoder assumes ``x_N = 0`` and undoes th
 Training adds ``λ2·mean(x_N²)`` as ``out["extra_loss"]``, which is what makes that assumption hold.
 
 The latent levels are coded by one coarse-to-fine walk (:meth:`AugmentedFlowCodec._walk`) run with a
-likelihood, rANS-encoding or rANS-decoding coder (:mod:`invlab.entropy.mixture`). The stream header is the
-image size and each level's symbol range. ANFIC (:mod:`invlab.models.anf.anfic`) has one level;
+likelihood, rANS-encoding or rANS-decoding coder (:mod:`invlab.entropy.mixture`) and an arithmetic for the entropy
+parameters: float for training, exact fixed point for files (``entropy="exact"``, the default: the hyper-synthesis,
+the conditioning, the context and the mixture head as integer networks, the mixture tables built alike on every CPU,
+:mod:`invlab.entropy.exact_mixture`; files made before carry no ``entropy`` option and decode on the float path).
+The symbols are ``round(v)`` either way, so the arithmetic changes the tables (the rate), never the picture. The
+stream header is the image size and each level's symbol range. ANFIC (:mod:`invlab.models.anf.anfic`) has one level;
 M-ANFIC and MS-ANFIC (:mod:`invlab.models.anf.manfic`) add masked multi-scale latents through the hooks.
 """
 
@@ -19,8 +23,12 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from invlab.entropy.exact import float64_bottleneck_tables
+from invlab.entropy.exact_mixture import FixedMixtureArithmetic
 from invlab.entropy.mixture import (
+    FLOAT,
     MAX_ABS_SYMBOL,
+    MixtureArithmetic,
     MixtureLevelCoder,
     MixtureLikelihoodCoder,
     MixtureRansDecoder,
@@ -56,8 +64,13 @@ class AugmentedFlowCodec(InvlabModel):
         lambdas: Sequence[float],
         family_lambdas: Sequence[float],
         stable: bool = False,
+        entropy: str = "exact",
     ):
         super().__init__(lambdas=tuple(lambdas))
+        if entropy not in ("exact", "float"):
+            raise ValueError(f"entropy must be 'exact' or 'float', got {entropy!r}")
+        self.entropy = entropy
+        self._fixed: FixedMixtureArithmetic | None = None  # built on first use, after the weights are in
         self.stable = bool(stable)
         if len(self.lambdas) != 1:
             raise ValueError(f"{type(self).__name__} is fixed-rate: give one λ, got {self.lambdas}")
@@ -69,6 +82,31 @@ class AugmentedFlowCodec(InvlabModel):
         self.level_strides = tuple(int(s) for s in level_strides)
         self.x2_weight = float(x2_weight)
         self.pad_multiple = max(s * 2**p.downsampling for s, p in zip(self.level_strides, priors, strict=True))
+
+    #: ``entropy="exact"`` (the default): the tables of a file's symbols come from fixed-point arithmetic
+    exact_entropy = True
+
+    @property
+    def coding_options(self) -> dict[str, Any]:
+        return {**super().coding_options, **({"entropy": "exact"} if self.entropy == "exact" else {})}
+
+    def update(self, scale_table: Any = None, force: bool = False, **kwargs: Any) -> bool:
+        """The float tables (CompressAI's), or with exact entropy parameters the hyper-latents' tables from float64
+        densities; the fixed-point networks are derived again from the current weights on first use."""
+        updated = super().update(scale_table=scale_table, force=force, **kwargs)
+        self._fixed = None
+        if self.entropy == "exact":
+            for prior in self.priors:
+                float64_bottleneck_tables(prior.entropy_bottleneck)
+        return updated
+
+    def _coding_arithmetic(self) -> MixtureArithmetic:
+        """The arithmetic of real files: exact fixed point (derived once) or the float networks."""
+        if self.entropy == "float":
+            return FLOAT
+        if self._fixed is None:
+            self._fixed = FixedMixtureArithmetic()
+        return self._fixed
 
     #: ``stable=True``: decoding without the QE post-filter (re-encoding then keeps its symbols: docs/measuring.md)
     stable_mode = True
@@ -110,7 +148,11 @@ class AugmentedFlowCodec(InvlabModel):
     def _merge(self, levels: list[torch.Tensor]) -> Latent:
         return levels[0]
 
-    def _condition(self, level: int, levels: list[torch.Tensor | None]) -> torch.Tensor | None:
+    def _condition(
+        self, level: int, levels: list[torch.Tensor | None], arith: MixtureArithmetic = FLOAT
+    ) -> torch.Tensor | None:
+        """Level ``level``'s conditioning from the decoded coarser levels (float symbols), in ``arith``'s
+        representation (None: an unconditioned level)."""
         return None
 
     # ------------------------------------------------------------------ transform
@@ -151,20 +193,26 @@ class AugmentedFlowCodec(InvlabModel):
         levels: list[torch.Tensor] | None,
         masks: list[torch.Tensor] | None,
         size: Sequence[int],
+        arith: MixtureArithmetic = FLOAT,
     ) -> list[torch.Tensor]:
-        """Code the levels coarse to fine with ``coder``; returns the decoded levels (fine to coarse).
-
-        ``levels`` is None when decoding; ``size`` is the (padded) image size.
+        """Code the levels coarse to fine with ``coder``, the parameters in ``arith``; returns the decoded levels
+        (fine to coarse). ``levels`` is None when decoding; ``size`` is the (padded) image size.
         """
         decoded: list[torch.Tensor | None] = [None] * len(self.priors)
         for n in reversed(range(len(self.priors))):
+            condition = self._condition(n, decoded, arith)
+            analysis_condition = None
+            if levels is not None:  # the encoder's hyper-analysis reads the float conditioning
+                analysis_condition = condition if arith is FLOAT else self._condition(n, decoded)
             decoded[n] = self.priors[n].code(
                 coder,
+                arith,
                 self.level_names[n],
                 None if levels is None else levels[n],
-                self._condition(n, decoded),
+                condition,
                 None if masks is None else masks[n],
                 self._hyper_size(n, size),
+                analysis_condition,
             )
         return decoded
 
@@ -191,7 +239,7 @@ class AugmentedFlowCodec(InvlabModel):
             raise ValueError(f"pad the image to a multiple of {self.pad_multiple} first, got {tuple(x.shape[-2:])}")
         _, z = self._analyse(x, masks)
         coder = MixtureRansEncoder()
-        decoded = self._walk(coder, self._levels(z, masks), masks, x.shape[-2:])
+        decoded = self._walk(coder, self._levels(z, masks), masks, x.shape[-2:], self._coding_arithmetic())
         return coder.finish(), {"size": [int(v) for v in x.shape[-2:]], "abs_max": coder.abs_max}, decoded
 
     def _read_size(self, shape: dict) -> tuple[int, int]:
@@ -221,7 +269,7 @@ class AugmentedFlowCodec(InvlabModel):
         device = next(self.parameters()).device
         masks = None if masks is None else [m.to(device) for m in masks]
         coder = MixtureRansDecoder(strings, abs_max)
-        decoded = self._walk(coder, None, masks, size)
+        decoded = self._walk(coder, None, masks, size, self._coding_arithmetic())
         coder.finish()
         return self._synthesize(self._merge(decoded), masks).clamp(0, 1)
 
