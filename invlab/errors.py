@@ -65,5 +65,12 @@ class SymbolMismatchError(CorruptBitstreamError):
     """
 
 
+class ReconstructionMismatchError(CorruptBitstreamError):
+    """The decoded symbols are the encoder's but the picture is not, by more than float rounding (the file's
+    reconstruction sketch): a decoder computing another synthesis (another invlab version, weights that differ beyond
+    their hash) or a damaged file. Decoding stops unless the caller asks to keep the picture (``keep_mismatch``).
+    """
+
+
 class InvalidHeaderError(CorruptBitstreamError):
     """A header or metadata field is out of range or inconsistent with the model (checked before decoding)."""

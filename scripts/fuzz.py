@@ -57,7 +57,7 @@ MEMORY_LIMIT_MB = 2500
 # ---------------------------------------------------------------------- container surgery (no torch)
 @dataclass
 class Parsed:
-    """A version-2 invlab file split into its fields (see :mod:`invlab.io.container`)."""
+    """An invlab file (version 2 or 3) split into its fields (see :mod:`invlab.io.container`)."""
 
     version: int
     model: bytes
@@ -70,6 +70,7 @@ class Parsed:
     recon: tuple[int, int]
     meta: bytes
     streams: list[bytes]
+    sketch: bytes = b""  # the reconstruction's sketch (flag 2)
 
     @classmethod
     def parse(cls, data: bytes) -> Parsed:
@@ -83,6 +84,8 @@ class Parsed:
         pos += struct.calcsize(">IIBBd")
         recon = struct.unpack_from(">BI", data, pos)
         pos += 5
+        sketch = data[pos : pos + 16] if recon[0] == 2 else b""
+        pos += len(sketch)
         (meta_len,) = struct.unpack_from(">H", data, pos)
         meta = data[pos + 2 : pos + 2 + meta_len]
         pos += 2 + meta_len
@@ -93,7 +96,7 @@ class Parsed:
         for length in lengths:
             streams.append(data[pos : pos + length])
             pos += length
-        return cls(data[4], model, weights, height, width, mode, bitdepth, rate, recon, meta, streams)
+        return cls(data[4], model, weights, height, width, mode, bitdepth, rate, recon, meta, streams, sketch)
 
     def build(self) -> bytes:
         """Serialise with a correct CRC (so the damage reaches the decoder)."""
@@ -101,7 +104,7 @@ class Parsed:
             b"INVL", bytes([self.version]), bytes([len(self.model) & 0xFF]), self.model, self.weights,
             struct.pack(">IIBBd", self.height & 0xFFFFFFFF, self.width & 0xFFFFFFFF, self.mode & 0xFF,
                         self.bitdepth & 0xFF, self.rate),
-            struct.pack(">BI", *self.recon), struct.pack(">H", len(self.meta)), self.meta,
+            struct.pack(">BI", *self.recon), self.sketch, struct.pack(">H", len(self.meta)), self.meta,
             bytes([len(self.streams)]), b"".join(struct.pack(">I", len(s)) for s in self.streams), *self.streams,
         ])
         return body + struct.pack(">I", zlib.crc32(body))
@@ -196,18 +199,19 @@ def mutate(kind: str, data: bytes, other: bytes, rng: random.Random, models: tup
         else:
             f.streams.insert(rng.randrange(len(f.streams) + 1), rng.choice([b"", bytes(64)]))
     elif kind == "version":
-        f.version = rng.choice([0, 1, 3, 255])
+        f.version = rng.choice([0, 1, 4, 255])
     elif kind == "hash":
         f.weights = bytes(rng.randrange(256) for _ in range(8))
     elif kind == "model":
         f.model = rng.choice([*(m.encode() for m in models), b"", b"jpeg", b"\xff\xfe", b"x" * 255])
     elif kind == "recon":
-        f.recon = rng.choice([(1, rng.randrange(2**32)), (0, 0), (2, 0)])
+        f.recon = rng.choice([(1, rng.randrange(2**32)), (0, 0), (2, rng.randrange(2**32)), (3, 0)])
+        f.sketch = bytes(rng.randrange(256) for _ in range(16)) if f.recon[0] == 2 else b""
         same_content = True
     elif kind == "random":
         if rng.random() < 0.5:
             return bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))), False
-        return b"INVL\x02" + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))), False
+        return b"INVL\x03" + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))), False
     else:
         raise ValueError(kind)
     return f.build(), same_content

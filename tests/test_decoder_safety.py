@@ -198,12 +198,65 @@ def test_alpha_bomb_is_refused() -> None:
 
 def test_reconstruction_checksum_says_whether_the_output_is_the_encoders(tiny_file) -> None:
     codec, data = tiny_file
-    assert codec.decode_image(data).matches_encoder is True
+    image = codec.decode_image(data)
+    assert image.matches_encoder is True and image.within_float_rounding is None
     f = Parsed.parse(data)
-    f.recon = (1, f.recon[1] ^ 1)
-    assert codec.decode_image(f.build()).matches_encoder is False
+    assert f.version == 3 and f.recon[0] == 2 and len(f.sketch) == 16
+    f.recon = (2, f.recon[1] ^ 1)  # another CRC, the same sketch: as if a few pixels rounded the other way
+    image = codec.decode_image(f.build())
+    assert image.matches_encoder is False and image.within_float_rounding is True
+    f.recon, f.sketch = (1, f.recon[1]), b""  # CRC only (as version 2 wrote): nothing to tell rounding apart
+    assert (codec.decode_image(f.build()).matches_encoder, codec.decode_image(f.build()).within_float_rounding) == (
+        False, None)
     f.recon = (0, 0)
     assert codec.decode_image(f.build()).matches_encoder is None
+
+
+def test_a_picture_beyond_float_rounding_is_an_error_unless_kept(tiny_file, tmp_path) -> None:
+    from invlab.errors import ReconstructionMismatchError
+
+    codec, data = tiny_file
+    f = Parsed.parse(data)
+    sums = struct.unpack(">4I", f.sketch)
+    f.recon, f.sketch = (2, f.recon[1] ^ 1), struct.pack(">4I", *((s + 5000) % 2**32 for s in sums))
+    crafted = f.build()
+    with pytest.raises(ReconstructionMismatchError, match="keep_mismatch"):
+        codec.decode_image(crafted)
+    kept = codec.decode_image(crafted, keep_mismatch=True)
+    assert kept.matches_encoder is False and kept.within_float_rounding is False
+    assert np.array_equal(kept.rgb, codec.decode(data))
+    source, out = tmp_path / "wrong.invl", tmp_path / "out.png"
+    source.write_bytes(crafted)
+    cli = [sys.executable, "-m", "invlab.cli", "decode", str(source), str(out), "--untrained"]
+    refused = subprocess.run(cli, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--keep-mismatch" in refused.stderr and not out.exists()
+    kept_run = subprocess.run([*cli, "--keep-mismatch"], capture_output=True, text=True)
+    assert kept_run.returncode == 0 and "beyond float rounding" in kept_run.stdout and out.exists()
+
+
+def test_the_sketch_tells_float_rounding_from_another_picture() -> None:
+    from invlab.io.reconstruction import sketch, tolerance, within_float_rounding
+
+    rgb = np.random.default_rng(1).integers(1, 255, (512, 768, 3), dtype=np.uint8)
+    recorded = sketch(rgb)
+    rounded = rgb.copy().reshape(-1)
+    picks = np.random.default_rng(2).choice(rounded.size, 200, replace=False)
+    rounded[picks] += np.random.default_rng(3).choice(np.array([-1, 1], dtype=np.int16), 200).astype(np.uint8)
+    assert within_float_rounding(rounded.reshape(rgb.shape), recorded)  # 200 values one level off
+    noise = np.random.default_rng(4).integers(-2, 3, rgb.shape)  # 1.4 levels RMS, 45 dB: another synthesis
+    other = (rgb.astype(np.int16) + noise).astype(np.uint8)
+    assert not within_float_rounding(other, recorded) and tolerance(rgb.size) == int(rgb.size * 2e-4)
+
+
+def test_a_version_2_file_still_decodes(tiny_file) -> None:
+    codec, data = tiny_file
+    f = Parsed.parse(data)
+    f.version, f.recon, f.sketch = 2, (1, f.recon[1]), b""
+    image = codec.decode_image(f.build())
+    assert image.matches_encoder is True and np.array_equal(image.rgb, codec.decode(data))
+    f.recon = (2, f.recon[1])  # version 2 had no sketch
+    with pytest.raises(InvalidHeaderError, match="flag"):
+        codec.decode_image(f.build())
 
 
 def test_sixteen_bit_bomb_is_refused_from_the_header(tmp_path) -> None:

@@ -26,9 +26,17 @@ from invlab.codecs.registry import (
     split_weights,
     weights_label,
 )
-from invlab.errors import BitstreamError, CorruptBitstreamError, InvalidHeaderError, InvlabError, ModelMismatchError
+from invlab.errors import (
+    BitstreamError,
+    CorruptBitstreamError,
+    InvalidHeaderError,
+    InvlabError,
+    ModelMismatchError,
+    ReconstructionMismatchError,
+)
 from invlab.io.container import MAX_PIXELS, InvlabFile
 from invlab.io.images import ImageData, to_tensor, to_uint8
+from invlab.io.reconstruction import output_crc, sketch, within_float_rounding
 from invlab.models.base import InvlabModel
 from invlab.models.registry import model_class
 from invlab.rate_map import BLOCK, RateMap, RateMapError
@@ -212,10 +220,10 @@ class LearnedCodec(Codec):
         x_hat = out["x_hat"] if native else \
             model.decompress(streams, out["shape"], model_rate, **decode_with)["x_hat"]
         x_hat = model.crop(x_hat, image.height, image.width)
-        recon_crc = None
+        recon_crc = recon_sketch = None
         if torch.isfinite(x_hat).all():
             rgb = to_uint8(x_hat)
-            recon_crc = output_crc(ImageData(rgb, image.mode, image.bitdepth, image.alpha))
+            recon_crc, recon_sketch = output_crc(rgb, image.mode, image.bitdepth, image.alpha), sketch(rgb)
         meta = {"shape": out["shape"], **({"options": model.coding_options} if model.coding_options else {})}
         if rate_map is not None:
             streams.append(rate_map.to_bytes())
@@ -226,7 +234,7 @@ class LearnedCodec(Codec):
         data = InvlabFile(
             model=self.name, weights_hash=model.weights_hash, height=image.height, width=image.width,
             mode=image.mode, bitdepth=image.bitdepth, rate=float(rate), streams=streams, meta=meta,
-            recon_crc=recon_crc,
+            recon_crc=recon_crc, recon_sketch=recon_sketch,
         ).to_bytes()
         return data, x_hat
 
@@ -252,13 +260,15 @@ class LearnedCodec(Codec):
         return kept[2]
 
     @torch.no_grad()
-    def decode_image(self, data: bytes, max_pixels: int = MAX_PIXELS) -> ImageData:
+    def decode_image(self, data: bytes, max_pixels: int = MAX_PIXELS, keep_mismatch: bool = False) -> ImageData:
         """Decode a file; every header field is checked against the model before anything is allocated.
 
-        ``ImageData.matches_encoder`` says whether the output is bit-identical to the encoder's reconstruction.
-        Raises a :class:`~invlab.errors.BitstreamError` for a file that is damaged, crafted or from another
-        model, weights or format, and :class:`~invlab.errors.SymbolMismatchError` when the decoded symbols are
-        not the encoder's.
+        ``ImageData.matches_encoder`` says whether the output is bit-identical to the encoder's reconstruction,
+        ``ImageData.within_float_rounding`` (where it is not, and the file records the sketch) whether it differs by
+        no more than float rounding. Raises a :class:`~invlab.errors.BitstreamError` for a file that is damaged,
+        crafted or from another model, weights or format, :class:`~invlab.errors.SymbolMismatchError` when the
+        decoded symbols are not the encoder's, and :class:`~invlab.errors.ReconstructionMismatchError` when they
+        are but the picture is not (beyond float rounding; ``keep_mismatch=True`` returns it instead).
         """
         f = InvlabFile.from_bytes(data, max_pixels=max_pixels)
         if f.model != self.name:
@@ -317,7 +327,15 @@ class LearnedCodec(Codec):
             raise CorruptBitstreamError("decoding produced non-finite values (stream/device mismatch?)")
         rgb = to_uint8(model.crop(x_hat, f.height, f.width))
         image = ImageData(rgb, f.mode, f.bitdepth, alpha)
-        image.matches_encoder = None if f.recon_crc is None else output_crc(image) == f.recon_crc
+        if f.recon_crc is not None:
+            image.matches_encoder = output_crc(rgb, f.mode, f.bitdepth, alpha) == f.recon_crc
+        if image.matches_encoder is False and f.recon_sketch is not None:
+            image.within_float_rounding = within_float_rounding(rgb, f.recon_sketch)
+            if not image.within_float_rounding and not keep_mismatch:
+                raise ReconstructionMismatchError(
+                    "the decoded picture is not the encoder's (its symbols are, but it differs by more than float "
+                    "rounding): another invlab's decoder, or weights that differ beyond their hash; pass "
+                    "keep_mismatch=True (CLI: --keep-mismatch) to keep it anyway")
         return image
 
     def encode(self, rgb: np.ndarray, rate: float) -> bytes:
@@ -326,12 +344,6 @@ class LearnedCodec(Codec):
     def decode(self, data: bytes) -> np.ndarray:
         return self.decode_image(data).rgb
 
-
-def output_crc(image: ImageData) -> int:
-    """CRC32 of what the decoder hands back: the 8-bit RGB, the mode, the bit depth and the alpha plane."""
-    crc = zlib.crc32(np.ascontiguousarray(image.rgb).tobytes())
-    crc = zlib.crc32(f"{image.mode}/{image.bitdepth}".encode(), crc)
-    return zlib.crc32(b"" if image.alpha is None else np.ascontiguousarray(image.alpha).tobytes(), crc)
 
 
 def _read_alpha(stream: bytes, height: int, width: int) -> np.ndarray:

@@ -10,15 +10,18 @@ Layout (all integers big-endian)::
     mode         u8       index into IMAGE_MODES ("RGB", "L", "RGBA", "LA")
     bitdepth     u8       8 or 16 (the input's; the codec itself works on 8 bits)
     rate         f64      the rate setting the encoder used
-    recon        u8 flag + u32 CRC32 of the encoder's 8-bit RGB reconstruction (flag 0: not recorded)
+    recon        u8 flag + u32 CRC32 of the encoder's 8-bit RGB reconstruction (flag 0: not recorded), and with
+                 flag 2 four u32 sums that tell float rounding from another picture (invlab.io.reconstruction)
     meta         u16 length + compact JSON object (model-specific shape information)
     streams      u8 count, then u32 length each
     payload      the streams, concatenated
     crc32        u32 over every byte before it
 
-Version 2 (this one) codes the streams with invlab's bounds-checked coder (:mod:`invlab.entropy.rans`,
-each stream with a checksum of its symbols) and records the reconstruction's CRC; version-1 files (CompressAI's
-unchecked rANS) are refused with a message saying so.
+Version 3 (this one) adds the reconstruction's sketch (flag 2): a decoder whose output is not bit-identical can
+tell float rounding (another CPU's kernels in the float synthesis) from a picture that is not the encoder's.
+Version-2 files (the same layout, CRC only) still decode. Both code the streams with invlab's bounds-checked coder
+(:mod:`invlab.entropy.rans`, each stream with a checksum of its symbols); version-1 files (CompressAI's unchecked
+rANS) are refused with a message saying so.
 
 :meth:`InvlabFile.from_bytes` validates every field before anything is allocated: sizes (> 0, within the
 pixel limit), mode and bit depth, a finite rate, metadata that is a JSON object of bounded depth. The model
@@ -47,7 +50,8 @@ from invlab.errors import (
 )
 
 MAGIC = b"INVL"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (2, 3)  # version 2: the reconstruction's CRC only
 IMAGE_MODES = ("RGB", "L", "RGBA", "LA")
 BIT_DEPTHS = (8, 16)
 #: the largest image a file may announce unless the caller raises it (as for encoding)
@@ -100,6 +104,7 @@ class InvlabFile:
     streams: list[bytes]
     meta: dict[str, Any] = field(default_factory=dict)
     recon_crc: int | None = None  # CRC32 of the encoder's 8-bit RGB reconstruction (C order, H x W x 3)
+    recon_sketch: tuple[int, ...] | None = None  # its four signed sums (invlab.io.reconstruction; with a CRC only)
 
     def to_bytes(self) -> bytes:
         """Serialise to the on-disk format."""
@@ -120,7 +125,7 @@ class InvlabFile:
             name,
             self.weights_hash,
             struct.pack(">IIBBd", self.height, self.width, IMAGE_MODES.index(self.mode), self.bitdepth, self.rate),
-            struct.pack(">BI", self.recon_crc is not None, self.recon_crc or 0),
+            self._recon_bytes(),
             struct.pack(">H", len(meta)),
             meta,
             struct.pack(">B", len(self.streams)),
@@ -129,6 +134,13 @@ class InvlabFile:
         ]
         body = b"".join(parts)
         return body + struct.pack(">I", zlib.crc32(body))
+
+    def _recon_bytes(self) -> bytes:
+        if self.recon_sketch is not None and self.recon_crc is None:
+            raise ValueError("a reconstruction sketch needs its CRC")
+        flag = 0 if self.recon_crc is None else 1 if self.recon_sketch is None else 2
+        sketch = b"" if self.recon_sketch is None else struct.pack(">4I", *self.recon_sketch)
+        return struct.pack(">BI", flag, self.recon_crc or 0) + sketch
 
     @classmethod
     def from_bytes(cls, data: bytes, max_pixels: int = MAX_PIXELS) -> InvlabFile:
@@ -146,13 +158,17 @@ class InvlabFile:
                 "this file is in invlab format 1 (CompressAI's unchecked rANS streams), which this invlab no longer "
                 "decodes (it is not safe on crafted files); re-encode the image with this version"
             )
-        if version != FORMAT_VERSION:
-            raise BitstreamError(f"unsupported invlab format version {version} (this invlab reads {FORMAT_VERSION})")
+        if version not in READABLE_VERSIONS:
+            raise BitstreamError(f"unsupported invlab format version {version} (this invlab reads versions "
+                                 f"{', '.join(map(str, READABLE_VERSIONS))}; a newer invlab made it?)")
         (name_len,) = reader.unpack(">B")
         model = reader.take(name_len).decode("utf-8", errors="replace")
         weights_hash = reader.take(8)
         height, width, mode_idx, bitdepth, rate = reader.unpack(">IIBBd")
         has_recon, recon_crc = reader.unpack(">BI")
+        if has_recon not in ((0, 1) if version == 2 else (0, 1, 2)):
+            raise InvalidHeaderError(f"invalid reconstruction-checksum flag {has_recon}")
+        recon_sketch = reader.unpack(">4I") if has_recon == 2 else None
         (meta_len,) = reader.unpack(">H")
         meta_raw = reader.take(meta_len)
         (n_streams,) = reader.unpack(">B")
@@ -181,8 +197,6 @@ class InvlabFile:
             )
         if not math.isfinite(rate):
             raise InvalidHeaderError(f"the file's rate is {rate}")
-        if has_recon not in (0, 1):
-            raise InvalidHeaderError(f"invalid reconstruction-checksum flag {has_recon}")
         if _meta_nesting(meta_raw) > MAX_META_DEPTH:
             raise InvalidHeaderError(f"header metadata is nested deeper than {MAX_META_DEPTH} levels")
         try:
@@ -192,7 +206,7 @@ class InvlabFile:
         if not isinstance(meta, dict) or _depth(meta, MAX_META_DEPTH + 1) > MAX_META_DEPTH:
             raise InvalidHeaderError("header metadata must be a JSON object of bounded depth")
         return cls(model, weights_hash, height, width, IMAGE_MODES[mode_idx], bitdepth, rate, streams, meta,
-                   recon_crc if has_recon else None)
+                   recon_crc if has_recon else None, recon_sketch)
 
     def write(self, path: str | Path, overwrite: bool = False) -> int:
         """Write to ``path`` (refusing to replace an existing file unless ``overwrite``); return bytes written."""

@@ -40,6 +40,8 @@ class ImageData:
     alpha: np.ndarray | None = None  # (H, W) uint8 where the input had a non-opaque alpha channel
     #: after decoding: is the RGB bit-identical to the encoder's reconstruction? (None: the file did not say)
     matches_encoder: bool | None = None
+    #: after decoding, where not bit-identical: does it differ by float rounding only? (None: the file did not say)
+    within_float_rounding: bool | None = None
 
     @property
     def height(self) -> int:
