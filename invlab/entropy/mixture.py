@@ -44,7 +44,7 @@ class MixturePrior(Protocol):
     context: CausalContextConv2d | None  # the raster-causal context on v̂ (None: no spatial context)
 
     def mixture(
-        self, params: torch.Tensor, context: torch.Tensor | None = None, arith: MixtureArithmetic | None = None
+        self, params: torch.Tensor, context: torch.Tensor | None, arith: MixtureArithmetic
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(scales, means, weights), each (B, K·C, H, W), from the hyper parameters (and the context features), in
         ``arith``'s representation (float by default; fixed point gives the weights' logits)."""

@@ -173,8 +173,7 @@ class ExactParameters:
     1x1 parameter network as :class:`~invlab.entropy.exact.ExactNet`, indices from integer thresholds."""
 
     def __init__(self, codec: SerialConsistentRasterScan):
-        self.context = ExactConv(codec.context_prediction)
-        self.context.padding = (0, 0)  # it sees one k x k patch, as the float walk's conv2d
+        self.context = ExactConv(codec.context_prediction, padding=(0, 0))  # one k x k patch, as the float walk's
         self.parameters = ExactNet(codec.entropy_parameters)
         self.thresholds = scale_thresholds(codec.gaussian_conditional.scale_table)
         self.merge = codec.merge
